@@ -1,0 +1,29 @@
+/** PgsealErrorCode is the stable string code every pgseal error carries. */
+export type PgsealErrorCode =
+  | 'protocol_violation'
+  | 'message_too_large'
+  | 'startup_invalid'
+  | 'unsupported_feature'
+  | 'auth_failed'
+  | 'auth_unavailable'
+  | 'admission_denied'
+  | 'upstream_unavailable'
+  | 'upstream_tls'
+  | 'upstream_protocol'
+  | 'config_invalid'
+  | 'pki_error'
+  | 'audit_error'
+  | 'usage'
+  | 'io';
+
+/** PgsealError is the base of every error pgseal raises on purpose. */
+export class PgsealError extends Error {
+  constructor(
+    readonly code: PgsealErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
