@@ -1,0 +1,7 @@
+import type { Command } from 'commander';
+
+/** CommandRegistrar adds one command (with its subcommands) to the program. */
+export type CommandRegistrar = (program: Command) => void;
+
+/** commands lists every registrar; each lives in its own file under commands/. */
+export const commands: CommandRegistrar[] = [];
