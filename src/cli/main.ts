@@ -3,6 +3,7 @@ import 'reflect-metadata';
 import { Command, CommanderError } from 'commander';
 import { PgsealError } from '../errors.js';
 import { commands } from './commands/index.js';
+import { CliExit } from './exit.js';
 
 /** main parses argv, runs one command and sets the exit code; only this file exits. */
 async function main(argv: string[]): Promise<number> {
@@ -37,13 +38,6 @@ function reportError(err: unknown): number {
   const e = err as NodeJS.ErrnoException;
   process.stderr.write(`pgseal: ${e?.message ?? String(err)}\n`);
   return 2;
-}
-
-/** CliExit carries an exit code chosen by a command (e.g. verify's 1 for tampering). */
-export class CliExit extends Error {
-  constructor(readonly exitCode: number, message = '') {
-    super(message);
-  }
 }
 
 const PGSEAL_VERSION = '0.1.0';
