@@ -1,0 +1,75 @@
+/** AuditParam is one bind parameter as recorded: text, hex for binary, or redacted; truncated values keep length and digest. */
+export type AuditParam = {
+  format: 'text' | 'binary' | 'null' | 'redacted';
+  value?: string;
+  length?: number;
+  truncated?: boolean;
+  sha256?: string;
+};
+
+/** ClientAddress is where a connection came from. */
+export type ClientAddress = { address: string; port: number };
+
+/** TlsInfo describes the client leg's TLS. */
+export type TlsInfo = { version: string; cipher: string; alpn: string | null; direct: boolean } | null;
+
+/** CertificateInfo is the client certificate's identity, when one was presented. */
+export type CertificateInfo = { subject: string; serial: string; fingerprint: string; identity: string } | null;
+
+/** AuditEvent is every event a session reports; `type` names the record written for it. */
+export type AuditEvent =
+  | {
+      type: 'session.start';
+      session: string;
+      client: ClientAddress;
+      tls: TlsInfo;
+      certificate: CertificateInfo;
+      user: string;
+      database: string;
+      application_name: string;
+      auth_method: string;
+      upstream: string;
+    }
+  | { type: 'session.reject'; session: string; client: ClientAddress; user: string | null; database: string | null; sqlstate: string; reason: string }
+  | { type: 'auth.failure'; session: string; client: ClientAddress; user: string; database: string; sqlstate: string; reason: string }
+  | {
+      type: 'query';
+      session: string;
+      query: number;
+      protocol: 'simple' | 'extended' | 'function';
+      sql: string;
+      statement?: string;
+      portal?: string;
+      params?: AuditParam[];
+    }
+  | {
+      type: 'result';
+      session: string;
+      query: number;
+      status: 'ok' | 'error' | 'suspended' | 'skipped';
+      tags: string[];
+      rows: number;
+      sqlstate?: string;
+      message?: string;
+      duration_us: number;
+    }
+  | { type: 'copy'; session: string; query: number; direction: 'in' | 'out'; bytes: number; messages: number }
+  | { type: 'cancel'; session: string | null; client: ClientAddress; matched: boolean }
+  | {
+      type: 'session.end';
+      session: string;
+      reason: string;
+      queries: number;
+      errors: number;
+      bytes_from_client: number;
+      bytes_from_server: number;
+      duration_us: number;
+    };
+
+/** AuditSink receives a session's events. `append` buffers; `flush` hands buffered records to the kernel and throws if it cannot. */
+export interface AuditSink {
+  append(event: AuditEvent): void;
+  flush(): void;
+  /** healthy is false while the log cannot be written (pgseal then fails closed). */
+  readonly healthy: boolean;
+}

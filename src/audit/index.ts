@@ -1,0 +1,53 @@
+// Public surface of the audit log's cryptographic core (the lead adds the rest of src/audit).
+export {
+  HASH_SIZE,
+  MerkleError,
+  MerkleFrontier,
+  decodeHash,
+  emptyRoot,
+  leafHash,
+  nodeHash,
+  rootFromLeaves,
+  type FrontierJSON,
+} from './merkle.js';
+export {
+  ProofError,
+  RootMismatchError,
+  proveConsistency,
+  proveInclusion,
+  verifyConsistency,
+  verifyInclusion,
+  type HashReader,
+  type HashSource,
+} from './merkle-proof.js';
+export {
+  MAX_NOTE_SIZE,
+  MAX_SIGNATURES,
+  NoteError,
+  SignerKey,
+  VerifierKey,
+  formatSignerKey,
+  formatVerifierKey,
+  generateSignerKey,
+  isValidKeyName,
+  keyId,
+  openNote,
+  parseSignerKey,
+  parseVerifierKey,
+  signNote,
+  type NoteErrorReason,
+  type NoteSignature,
+  type NoteSigner,
+  type NoteVerifier,
+  type OpenedNote,
+} from './note.js';
+export {
+  CheckpointError,
+  formatCheckpoint,
+  openCheckpoint,
+  parseCheckpoint,
+  signCheckpoint,
+  type Checkpoint,
+  type CheckpointInput,
+  type OpenedCheckpoint,
+} from './checkpoint.js';

@@ -1,0 +1,70 @@
+import { z } from 'zod';
+
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^\s:]+):\d{1,5}$/, 'expected HOST:PORT');
+const tlsMode = z.enum(['disable', 'require', 'verify-ca', 'verify-full']);
+
+/** configSchema is the shape of pgseal.yaml; every key has a default except the addresses and files. */
+export const configSchema = z
+  .object({
+    listen: hostPort,
+    upstream: z
+      .object({
+        address: hostPort,
+        tls: tlsMode.default('verify-full'),
+        ca: z.string().optional(),
+        server_name: z.string().optional(),
+        connect_timeout_ms: z.number().int().min(100).max(600_000).default(5_000),
+      })
+      .strict(),
+    tls: z
+      .object({
+        cert: z.string(),
+        key: z.string(),
+        ca: z.string(),
+        min_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+        client_cert: z.enum(['none', 'optional', 'require']).default('none'),
+        allow_plaintext: z.boolean().default(false),
+        direct_tls: z.boolean().default(true),
+      })
+      .strict(),
+    auth: z
+      .object({
+        method: z.enum(['scram', 'certificate']).default('scram'),
+        auth_file: z.string().optional(),
+      })
+      .strict()
+      .default({ method: 'scram' }),
+    limits: z
+      .object({
+        max_clients: z.number().int().min(1).max(100_000).default(1_000),
+        startup_timeout_ms: z.number().int().min(100).max(600_000).default(10_000),
+        max_message_bytes: z.number().int().min(1024).max(1 << 30).default(64 << 20),
+        allow_replication: z.boolean().default(false),
+        shutdown_timeout_ms: z.number().int().min(0).max(3_600_000).default(30_000),
+      })
+      .strict()
+      .default({
+        max_clients: 1_000,
+        startup_timeout_ms: 10_000,
+        max_message_bytes: 64 << 20,
+        allow_replication: false,
+        shutdown_timeout_ms: 30_000,
+      }),
+    audit: z
+      .object({
+        dir: z.string(),
+        origin: z.string().min(1),
+        key: z.string(),
+        max_param_bytes: z.number().int().min(0).max(1 << 20).default(1024),
+        redact_params: z.boolean().default(false),
+      })
+      .strict(),
+    log: z
+      .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
+      .strict()
+      .default({ level: 'info' }),
+  })
+  .strict();
+
+/** Config is a validated configuration with defaults filled and paths made absolute. */
+export type Config = z.infer<typeof configSchema>;

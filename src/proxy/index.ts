@@ -1,0 +1,1 @@
+export { ProxyServer } from './server.js';

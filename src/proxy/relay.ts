@@ -1,0 +1,99 @@
+import type { Duplex } from 'node:stream';
+import type { AuditSink } from '../audit/events.js';
+import { collectTable, MessageFramer, encodeErrorResponse, SQLSTATE } from '../protocol/index.js';
+import { clientErrorResponse } from './client-errors.js';
+import type { QueryTracker } from './query-tracker.js';
+
+/** RelayTotals counts the bytes each side sent. */
+export type RelayTotals = { fromClient: number; fromServer: number };
+
+// Bodies the tracker decodes; every other message is only counted and forwarded.
+const FRONTEND_BODIES = collectTable('QPBECF');
+const BACKEND_BODIES = collectTable('CE');
+
+/**
+ * relay forwards bytes both ways exactly as they came while framing each direction for the
+ * tracker. A chunk that carries a query is forwarded only after its `query` record has
+ * been handed to the kernel. Backpressure: a side whose peer cannot keep up is paused.
+ * Resolves with the reason the session ended.
+ */
+export function relay(
+  client: Duplex,
+  server: Duplex,
+  pending: { fromClient: Buffer; fromServer: Buffer },
+  tracker: QueryTracker,
+  sink: AuditSink,
+  maxMessageBytes: number,
+  totals: RelayTotals,
+): Promise<string> {
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (reason: string, toClient?: Buffer) => {
+      if (done) return;
+      done = true;
+      if (toClient) {
+        client.end(toClient);
+        setTimeout(() => client.destroy(), 5_000).unref(); // a client that does not read its error
+      } else client.destroy();
+      server.destroy();
+      resolve(reason);
+    };
+    const clientFramer = new MessageFramer(FRONTEND_BODIES, maxMessageBytes, (c, b, l) => {
+      if (c === 0x58 /* X Terminate */) terminated = true;
+      tracker.frontend(c, b, l);
+    });
+    const serverFramer = new MessageFramer(BACKEND_BODIES, Number.MAX_SAFE_INTEGER, (c, b, l) => tracker.backend(c, b, l));
+    let terminated = false;
+
+    const fromClient = (chunk: Buffer) => {
+      totals.fromClient += chunk.length;
+      try {
+        clientFramer.push(chunk);
+        if (tracker.queriesSinceFlush > 0) {
+          sink.flush(); // the audit record reaches the kernel before the query reaches PostgreSQL
+          tracker.queriesSinceFlush = 0;
+        }
+      } catch (err) {
+        return finish(errorReason(err), clientErrorResponse(err));
+      }
+      if (!server.write(chunk)) {
+        client.pause();
+        server.once('drain', () => client.resume());
+      }
+    };
+    const fromServer = (chunk: Buffer) => {
+      totals.fromServer += chunk.length;
+      try {
+        serverFramer.push(chunk);
+      } catch (err) {
+        return finish(`upstream protocol error: ${errorReason(err)}`, encodeErrorResponse({ severity: 'FATAL', code: SQLSTATE.connectionFailure, message: 'upstream sent an invalid message' }));
+      }
+      if (!client.write(chunk)) {
+        server.pause();
+        client.once('drain', () => server.resume());
+      }
+    };
+
+    client.on('data', fromClient);
+    server.on('data', fromServer);
+    client.on('error', () => finish('client connection error'));
+    server.on('error', () => finish('upstream connection error', upstreamLost()));
+    client.on('close', () => finish(terminated ? 'client terminated' : 'client disconnected'));
+    server.on('close', () => finish(terminated ? 'client terminated' : 'upstream closed the connection', terminated ? undefined : upstreamLost()));
+    client.on('end', () => finish(terminated ? 'client terminated' : 'client disconnected'));
+    server.on('end', () => finish(terminated ? 'client terminated' : 'upstream closed the connection'));
+
+    if (pending.fromServer.length > 0) fromServer(pending.fromServer);
+    if (pending.fromClient.length > 0) fromClient(pending.fromClient);
+    client.resume();
+    server.resume();
+  });
+}
+
+function upstreamLost(): Buffer {
+  return encodeErrorResponse({ severity: 'FATAL', code: SQLSTATE.connectionFailure, message: 'connection to the upstream server was lost' });
+}
+
+function errorReason(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

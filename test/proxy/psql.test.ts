@@ -1,0 +1,59 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startPostgres, type PgServer } from '../support/postgres.js';
+import { removePgseal, startPgseal, waitFor, type Pgseal } from '../support/pgseal.js';
+
+let pg: PgServer;
+let seal: Pgseal;
+
+before(async () => {
+  pg = await startPostgres({ tls: true, hba: 'scram' });
+  await pg.createRole('alice', 'alice-secret');
+  seal = await startPgseal(pg, { roles: ['alice'] });
+});
+after(async () => {
+  await removePgseal(seal);
+  await pg.stop();
+});
+
+function viaPgseal(sql: string, extraEnv: Record<string, string> = {}, password = 'alice-secret') {
+  return pg.psql(sql, {
+    user: 'alice', password, database: 'postgres', port: seal.port, host: 'localhost', hostaddr: '127.0.0.1',
+    sslmode: 'verify-full', extraEnv: { PGSSLROOTCERT: seal.caFile, ...extraEnv },
+  });
+}
+
+test('psql with verify-full and default channel binding logs in through pgseal', async () => {
+  const r = await viaPgseal("SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()");
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'alice|t', 'upstream leg is TLS too');
+});
+
+test('psql with channel_binding=require and =disable both log in', async () => {
+  for (const cb of ['require', 'disable']) {
+    const r = await viaPgseal('SELECT 41 + 1', { PGCHANNELBINDING: cb });
+    assert.equal(r.code, 0, `channel_binding=${cb}: ${r.stderr}`);
+    assert.equal(r.stdout.trim(), '42');
+  }
+});
+
+test('a wrong password gets 28P01 and is audited', async () => {
+  const r = await viaPgseal('SELECT 1', {}, 'wrong');
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /password authentication failed/);
+  await waitFor(async () => (await seal.auditRecords()).some((x) => x.type === 'auth.failure' && x.sqlstate === '28P01'));
+});
+
+test('queries are recorded with their results', async () => {
+  const r = await viaPgseal('CREATE TEMP TABLE t(x int); INSERT INTO t SELECT generate_series(1,5); SELECT count(*) FROM t;');
+  assert.equal(r.code, 0, r.stderr);
+  await waitFor(async () => (await seal.auditRecords()).some((x) => x.type === 'result' && Array.isArray(x.tags) && (x.tags as string[]).includes('INSERT 0 5')));
+  const recs = await seal.auditRecords();
+  const q = recs.find((x) => x.type === 'query' && String(x.sql).includes('generate_series'));
+  assert.ok(q, 'query record exists');
+  const res = recs.find((x) => x.type === 'result' && x.session === q.session && x.query === q.query);
+  assert.ok(res);
+  assert.deepEqual(res.tags, ['CREATE TABLE', 'INSERT 0 5', 'SELECT 1']);
+  assert.equal(res.status, 'ok');
+  assert.ok(recs.indexOf(q) < recs.indexOf(res));
+});
