@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import type { AuditParam } from './events.js';
 
@@ -24,7 +25,3 @@ function sha256(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex');
 }
 
-function isUtf8(b: Buffer): boolean {
-  // Buffer.isUtf8 exists from Node 18.14 / 19.4.
-  return (Buffer as unknown as { isUtf8(b: Buffer): boolean }).isUtf8(b);
-}

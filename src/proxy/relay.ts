@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type { AuditSink } from '../audit/events.js';
+import { PgsealError } from '../errors.js';
 import { collectTable, MessageFramer, encodeErrorResponse, SQLSTATE } from '../protocol/index.js';
 import { clientErrorResponse } from './client-errors.js';
 import type { QueryTracker } from './query-tracker.js';
@@ -25,6 +26,7 @@ export function relay(
   sink: AuditSink,
   maxMessageBytes: number,
   totals: RelayTotals,
+  onInternalError: (err: unknown) => void,
 ): Promise<string> {
   return new Promise((resolve) => {
     let done = false;
@@ -54,6 +56,7 @@ export function relay(
           tracker.queriesSinceFlush = 0;
         }
       } catch (err) {
+        if (!(err instanceof PgsealError)) onInternalError(err);
         return finish(errorReason(err), clientErrorResponse(err));
       }
       if (!server.write(chunk)) {
@@ -66,6 +69,7 @@ export function relay(
       try {
         serverFramer.push(chunk);
       } catch (err) {
+        if (!(err instanceof PgsealError)) onInternalError(err);
         return finish(`upstream protocol error: ${errorReason(err)}`, encodeErrorResponse({ severity: 'FATAL', code: SQLSTATE.connectionFailure, message: 'upstream sent an invalid message' }));
       }
       if (!client.write(chunk)) {

@@ -126,7 +126,9 @@ async function relayUntilClosed(id: string, from: ClientAddress, client: Client,
   try {
     ctx.sink.flush();
     client.socket.write(Buffer.concat([encodeAuthenticationSASLFinal(serverFinal), encodeAuthenticationOk(), ...s.greeting, encodeBackendKeyData(key.pid, key.secretKey), s.readyForQuery]));
-    reason = await relay(client.socket, up.socket, { fromClient: client.reader.detach(), fromServer: up.reader.detach() }, tracker, ctx.sink, ctx.settings.maxMessageBytes, totals);
+    reason = await relay(client.socket, up.socket, { fromClient: client.reader.detach(), fromServer: up.reader.detach() }, tracker, ctx.sink, ctx.settings.maxMessageBytes, totals, (err) =>
+      log.error({ err }, 'internal error while relaying'),
+    );
   } finally {
     ctx.cancels.release(key.pid);
     tracker.abandon(`session ended: ${reason}`);
