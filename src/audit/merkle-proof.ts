@@ -54,7 +54,7 @@ function subtreeHash(reader: HashReader, start: number, end: number): Buffer {
   return frontier.root();
 }
 
-/** proveInclusion returns PATH(index, D[size]), the audit path of leaf index in the tree of the given size (RFC 9162 §2.1.3.1). */
+/** proveInclusion returns PATH(index, D[size]): the audit path of leaf index in the tree of that size (RFC 9162 §2.1.3.1). */
 export function proveInclusion(index: number, size: number, source: HashSource): Buffer[] {
   const reader = asReader(source);
   checkSizes(reader, index, size);
@@ -79,7 +79,7 @@ function path(reader: HashReader, m: number, start: number, end: number, out: Bu
   }
 }
 
-/** proveConsistency returns PROOF(size1, D[size2]) (RFC 9162 §2.1.4.1); empty when size1 == size2, and 0 < size1 is required. */
+/** proveConsistency returns PROOF(size1, D[size2]) (RFC 9162 §2.1.4.1); empty if size1 == size2; needs 0 < size1. */
 export function proveConsistency(size1: number, size2: number, source: HashSource): Buffer[] {
   const reader = asReader(source);
   checkSizes(reader, size1, size2);
@@ -128,7 +128,10 @@ function checkRoot(size: number, expected: Uint8Array, calculated: Buffer): void
 const isOdd = (x: number): boolean => x % 2 === 1;
 const half = (x: number): number => Math.floor(x / 2);
 
-/** verifyInclusion checks that leafHash is leaf index of the tree of the given size and root (RFC 9162 §2.1.3.2); throws ProofError or RootMismatchError. */
+/**
+ * verifyInclusion checks that leaf is leaf number index of the tree (size, root) (RFC 9162 §2.1.3.2).
+ * Throws ProofError for malformed input or a proof of the wrong length, RootMismatchError otherwise.
+ */
 export function verifyInclusion(
   index: number,
   size: number,
@@ -166,7 +169,10 @@ export function verifyInclusion(
   checkRoot(size, root, r);
 }
 
-/** verifyConsistency checks that the tree (size1, root1) is a prefix of (size2, root2) (RFC 9162 §2.1.4.2); throws ProofError or RootMismatchError. */
+/**
+ * verifyConsistency checks that the tree (size1, root1) is a prefix of (size2, root2) (RFC 9162 §2.1.4.2).
+ * Throws ProofError for malformed input, size1 == 0 or a proof of the wrong length, RootMismatchError otherwise.
+ */
 export function verifyConsistency(
   size1: number,
   size2: number,

@@ -38,7 +38,8 @@ export function isValidKeyName(name: string): boolean {
 
 /** keyId returns SHA-256(name ‖ 0x0A ‖ 0x01 ‖ publicKey)[:4] as a big-endian uint32 (signed-note §Ed25519 signatures). */
 export function keyId(name: string, publicKey: Uint8Array): number {
-  return createHash('sha256').update(name, 'utf8').update(Buffer.from([0x0a, ALG_ED25519])).update(publicKey).digest().readUInt32BE(0);
+  const digest = createHash('sha256').update(name, 'utf8').update(Buffer.from([0x0a, ALG_ED25519])).update(publicKey).digest();
+  return digest.readUInt32BE(0);
 }
 
 /** NoteVerifier checks signatures by one key, identified by name and key ID. */
@@ -59,10 +60,13 @@ export interface NoteSigner {
 export class VerifierKey implements NoteVerifier {
   /** keyId is the key's 32-bit identifier. */
   readonly keyId: number;
+  /** publicKey is a copy of the 32-byte Ed25519 public key. */
+  readonly publicKey: Buffer;
 
-  constructor(readonly name: string, readonly publicKey: Buffer) {
+  constructor(readonly name: string, publicKey: Uint8Array) {
     checkName(name);
     if (publicKey.length !== sodium.crypto_sign_PUBLICKEYBYTES) throw new NoteError('malformed_key', 'public key must be 32 bytes');
+    this.publicKey = Buffer.from(publicKey);
     this.keyId = keyId(name, publicKey);
   }
 
@@ -104,7 +108,7 @@ export class SignerKey implements NoteSigner {
 
   /** verifier returns the matching VerifierKey. */
   verifier(): VerifierKey {
-    return new VerifierKey(this.name, Buffer.from(this.publicKey));
+    return new VerifierKey(this.name, this.publicKey);
   }
 
   /** toSignerKeyText returns the skey text (see formatSignerKey) in a Buffer the caller should erase. */
@@ -126,11 +130,11 @@ export class SignerKey implements NoteSigner {
 
 /** formatVerifierKey returns the vkey text `name+hex8(keyId)+base64(0x01 ‖ publicKey)`. */
 export function formatVerifierKey(name: string, publicKey: Uint8Array): string {
-  const key = new VerifierKey(name, Buffer.from(publicKey));
-  return `${name}+${hex8(key.keyId)}+${Buffer.concat([Buffer.from([ALG_ED25519]), key.publicKey]).toString('base64')}`;
+  const key = new VerifierKey(name, publicKey);
+  return `${name}+${hex8(key.keyId)}+${withAlgorithm(key.publicKey).toString('base64')}`;
 }
 
-/** parseVerifierKey parses vkey text strictly: valid name, lowercase hex8 key ID that matches, canonical base64 of 0x01 ‖ 32 bytes. */
+/** parseVerifierKey parses vkey text strictly: valid name, matching lowercase hex8 key ID, canonical base64(0x01 ‖ key). */
 export function parseVerifierKey(text: string): VerifierKey {
   const [name, id, key] = splitKeyText(text, 'verifier key');
   if (key.length !== 1 + sodium.crypto_sign_PUBLICKEYBYTES) throw new NoteError('malformed_key', 'verifier key must hold 32 bytes');
@@ -139,10 +143,10 @@ export function parseVerifierKey(text: string): VerifierKey {
   return verifier;
 }
 
-/** formatSignerKey returns Go's skey text `PRIVATE+KEY+name+hex8(keyId)+base64(0x01 ‖ seed)` as a Buffer to erase after use. */
+/** formatSignerKey returns Go's skey text `PRIVATE+KEY+name+hex8(keyId)+base64(0x01 ‖ seed)`, in a Buffer to erase after use. */
 export function formatSignerKey(name: string, seed: Uint8Array): Buffer {
   const signer = new SignerKey(name, seed);
-  const keyData = Buffer.concat([Buffer.from([ALG_ED25519]), seed]);
+  const keyData = withAlgorithm(seed);
   try {
     return Buffer.from(`${SKEY_PREFIX}${name}+${hex8(signer.keyId)}+${keyData.toString('base64')}`);
   } finally {
@@ -179,18 +183,10 @@ export function generateSignerKey(name: string): SignerKey {
 }
 
 /** NoteSignature is one signature line: key name, key ID and the base64 of keyId ‖ signature. */
-export interface NoteSignature {
-  name: string;
-  keyId: number;
-  base64: string;
-}
+export type NoteSignature = { name: string; keyId: number; base64: string };
 
 /** OpenedNote is a note's text with the signatures that verified and those from unknown keys. */
-export interface OpenedNote {
-  text: string;
-  verifiedBy: NoteSignature[];
-  unverified: NoteSignature[];
-}
+export type OpenedNote = { text: string; verifiedBy: NoteSignature[]; unverified: NoteSignature[] };
 
 /** signNote returns text (ending in '\n'), a blank line and one `— name base64(keyId ‖ sig)` line per signer. */
 export function signNote(text: string, signers: readonly NoteSigner[]): string {
@@ -224,12 +220,11 @@ export function openNote(note: string | Uint8Array, verifiers: readonly NoteVeri
   if (!sigText.endsWith('\n')) throw new NoteError('malformed_note', 'note must end in a signature line');
   const lines = sigText.slice(0, -1).split('\n');
   if (lines.length > MAX_SIGNATURES) throw new NoteError('too_many_signatures', `note has more than ${MAX_SIGNATURES} signatures`);
-  const known = indexVerifiers(verifiers);
   const opened: OpenedNote = { text: text.toString('utf8'), verifiedBy: [], unverified: [] };
   const seen = new Set<string>();
   for (const line of lines) {
     const sig = parseSignatureLine(line);
-    const candidates = known.get(`${sig.name}\n${sig.keyId}`) ?? [];
+    const candidates = verifiers.filter((v) => v.name === sig.name && v.keyId === sig.keyId);
     if (candidates.length > 1) throw new NoteError('ambiguous_key', `several verifiers for ${sig.name}+${hex8(sig.keyId)}`);
     // Repeated signatures by one key, and repeated identical unknown lines, count once (as Go).
     const dedupe = candidates.length === 0 ? `?${line}` : `${sig.name}\n${sig.keyId}`;
@@ -259,15 +254,6 @@ function parseSignatureLine(line: string): { name: string; keyId: number; bytes:
   return { name, keyId, bytes: raw.subarray(4), signature: { name, keyId, base64: b64 } };
 }
 
-function indexVerifiers(verifiers: readonly NoteVerifier[]): Map<string, NoteVerifier[]> {
-  const map = new Map<string, NoteVerifier[]>();
-  for (const v of verifiers) {
-    const k = `${v.name}\n${v.keyId}`;
-    map.set(k, [...(map.get(k) ?? []), v]);
-  }
-  return map;
-}
-
 // name+hex8+base64 → [name, hex8, decoded key data starting with the algorithm byte].
 function splitKeyText(text: string, what: string): [string, string, Buffer] {
   const [name = '', id = '', ...rest] = text.split('+');
@@ -285,7 +271,9 @@ function keyIdMismatch(id: string, name: string): NoteError {
 }
 
 function checkName(name: string): void {
-  if (typeof name !== 'string' || !isValidKeyName(name)) throw new NoteError('invalid_name', `invalid key name ${JSON.stringify(name)}`);
+  if (typeof name !== 'string' || !isValidKeyName(name)) {
+    throw new NoteError('invalid_name', `invalid key name ${JSON.stringify(name)}`);
+  }
 }
 
 // signed-note §Format: valid UTF-8 and no ASCII control characters other than newline.
@@ -312,6 +300,11 @@ function encodeText(text: string): Buffer {
 
 function isWellFormed(s: string): boolean {
   return !/\p{Surrogate}/u.test(s);
+}
+
+// Key data in vkey and skey text starts with the signature type byte (signed-note §Signature types).
+function withAlgorithm(key: Uint8Array): Buffer {
+  return Buffer.concat([Buffer.from([ALG_ED25519]), key]);
 }
 
 function hex8(id: number): string {

@@ -32,3 +32,4 @@ export {
 } from './scram-client.js';
 export { tlsServerEndPoint } from './tls-server-end-point.js';
 export { parseUserlist } from './userlist.js';
+export { SCRAM_CLIENT_KEY_PREFIX, type ScramClientKey, clientKeyFromPassword, formatScramClientKey, parseScramClientKey } from './client-key.js';

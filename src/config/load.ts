@@ -46,7 +46,11 @@ function resolvePaths(c: Config, base: string): Config {
     ...c,
     upstream: { ...c.upstream, ca: opt(c.upstream.ca) },
     tls: { ...c.tls, cert: abs(c.tls.cert), key: abs(c.tls.key), ca: abs(c.tls.ca) },
-    auth: { ...c.auth, auth_file: opt(c.auth.auth_file) },
+    auth: {
+      ...c.auth,
+      auth_file: opt(c.auth.auth_file),
+      auth_query: c.auth.auth_query ? { ...c.auth.auth_query, credentials_file: abs(c.auth.auth_query.credentials_file) } : undefined,
+    },
     audit: { ...c.audit, dir: abs(c.audit.dir), key: abs(c.audit.key) },
   };
 }

@@ -31,6 +31,16 @@ export const configSchema = z
       .object({
         method: z.enum(['scram', 'certificate']).default('scram'),
         auth_file: z.string().optional(),
+        auth_query: z
+          .object({
+            role: z.string().min(1),
+            credentials_file: z.string(),
+            sql: z.string().min(1).default('SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = $1'),
+            database: z.string().min(1).default('postgres'),
+            cache_ms: z.number().int().min(0).max(86_400_000).default(60_000),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .default({ method: 'scram' }),

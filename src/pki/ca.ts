@@ -43,6 +43,7 @@ export interface LoadedCa {
 export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
   const { dir, cn = 'pgseal CA', days = 3650, passphrase } = options;
   if (cn.trim() === '' || cn.length > 64) throw new PkiError('the CA name (--cn) must be 1-64 characters');
+  validityPeriod(days); // validates days before anything is written
   const p = storePaths(dir);
   if (await exists(p.caCert)) throw new PkiError(`a CA already exists in ${dir} (${p.caCert})`);
   await mkdir(dir, { recursive: true });

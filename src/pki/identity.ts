@@ -3,6 +3,7 @@ import { PkiError } from './errors.js';
 import { commonNameOf, decodeName, formatRfc4514 } from './names.js';
 import { toDer } from './pem.js';
 import { ROLES_OID, decodeRoles } from './roles.js';
+import { readExtensions } from './tbs.js';
 import { x509 } from './x509.js';
 
 // What the proxy needs from a client certificate to map it to a database role.
@@ -53,14 +54,15 @@ export function parseCertificate(input: CertificateInput): x509.X509Certificate 
 
 /** readRolesFromCertificate returns the roles a certificate carries in pgseal's roles extension ([] when absent). */
 export function readRolesFromCertificate(pemOrDer: CertificateInput): string[] {
-  return rolesOf(parseCertificate(pemOrDer));
+  return rolesOf(certificateDer(pemOrDer));
 }
 
-/** rolesOf reads the roles extension of a parsed certificate. */
-export function rolesOf(cert: x509.X509Certificate): string[] {
-  const exts = cert.extensions.filter((e) => e.type === ROLES_OID);
+/** rolesOf reads the roles extension from certificate DER. It reads the DER itself because
+ * @peculiar/x509 re-encodes extensions and mangles OID arcs above 2^53 (see tbs.ts). */
+export function rolesOf(certDer: Uint8Array): string[] {
+  const exts = readExtensions(certDer).filter((e) => e.oid === ROLES_OID);
   if (exts.length > 1) throw new PkiError('certificate carries the roles extension twice');
-  return exts.length === 0 ? [] : decodeRoles(new Uint8Array(exts[0]!.value));
+  return exts.length === 0 ? [] : decodeRoles(exts[0]!.value);
 }
 
 /** certificateIdentity extracts subject CN and DN, SAN email/URI/DNS, fingerprint, serial and roles. */
@@ -80,7 +82,7 @@ export function certificateIdentity(cert: CertificateInput): CertificateIdentity
     dnsNames: of('dns'),
     fingerprintSha256: createHash('sha256').update(der).digest('hex'),
     serial: parsed.serialNumber.toUpperCase(),
-    roles: rolesOf(parsed),
+    roles: rolesOf(der),
     notBefore: parsed.notBefore,
     notAfter: parsed.notAfter,
   };

@@ -7,6 +7,7 @@ import { decodeName, formatOpensslDn, parseSan, validateEntityName, type SanEntr
 import { findValidByName, retireExpired } from './records.js';
 import { ROLES_OID, encodeRoles, validateRoles } from './roles.js';
 import { takeSerial } from './serial.js';
+import { appendExtensionsAndResign, encodeExtension } from './tbs.js';
 import { entityPaths, readIndexFile, withStoreLock, writeIndexFile, writeNewFile } from './store.js';
 import { validityPeriod } from './validity.js';
 import { x509 } from './x509.js';
@@ -69,6 +70,7 @@ export async function issueClientCertificate(options: IssueClientOptions): Promi
 /** issueCertificate records a new certificate in the store: key, certificate, index line, next serial. */
 async function issueCertificate(dir: string, name: string, days: number, passphrase: string | undefined, profile: Profile) {
   validateEntityName(name);
+  validityPeriod(days); // validates days before the store is touched
   const ca = await loadCa(dir, passphrase);
   return withStoreLock(dir, async () => {
     const entries = await retireExpired(dir, await readIndexFile(dir), name);
@@ -106,10 +108,7 @@ async function buildLeafCertificate(
     new x509.AuthorityKeyIdentifierExtension(ca.keyId),
   ];
   if (profile.sans.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(profile.sans, false));
-  if (profile.roles && profile.roles.length > 0) {
-    extensions.push(new x509.Extension(ROLES_OID, false, encodeRoles(profile.roles)));
-  }
-  return x509.X509CertificateGenerator.create({
+  const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial,
     subject: new x509.Name([{ CN: [name] }]),
     issuer: ca.certificate.subjectName,
@@ -120,6 +119,10 @@ async function buildLeafCertificate(
     signingAlgorithm: SIGNING_ALGORITHM,
     extensions,
   });
+  if (!profile.roles || profile.roles.length === 0) return cert;
+  // The roles extension's 128-bit OID arc does not survive @peculiar/x509 (see tbs.ts).
+  const roles = encodeExtension(ROLES_OID, encodeRoles(profile.roles));
+  return new x509.X509Certificate(appendExtensionsAndResign(new Uint8Array(cert.rawData), [roles], ca.privateKey));
 }
 
 /** indexEntryFor makes the index.txt line of a freshly issued certificate. */

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { rolesOf } from './identity.js';
 import { locateCertificate, isExpired, nameOf } from './records.js';
 import { readIndexFile, requireStore } from './store.js';
-import { x509 } from './x509.js';
+import { toDer } from './pem.js';
 
 /** CertificateStatus is a certificate's state as of now. */
 export type CertificateStatus = 'valid' | 'revoked' | 'expired';
@@ -28,7 +28,7 @@ export async function listCertificates(options: { dir: string; now?: Date }): Pr
   const out: CertificateSummary[] = [];
   for (const entry of await readIndexFile(dir)) {
     const certPath = await locateCertificate(dir, entry);
-    const roles = certPath ? rolesOf(new x509.X509Certificate(await readFile(certPath, 'utf8'))) : [];
+    const roles = certPath ? rolesOf(toDer(await readFile(certPath, 'utf8'))) : [];
     const status: CertificateStatus = entry.status === 'R' ? 'revoked' : isExpired(entry, now) ? 'expired' : 'valid';
     out.push({
       name: nameOf(entry),

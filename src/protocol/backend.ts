@@ -125,3 +125,16 @@ export function encodeNegotiateProtocolVersion(minor: number, unrecognised: stri
   for (const o of unrecognised) w.cstring(o);
   return w.finish();
 }
+
+/** decodeDataRow decodes a DataRow ('D') into its column values (null for SQL NULL). */
+export function decodeDataRow(body: Buffer): Array<Buffer | null> {
+  const r = new MessageReader(body);
+  const n = r.int16();
+  const cols: Array<Buffer | null> = [];
+  for (let i = 0; i < n; i++) {
+    const len = r.int32();
+    cols.push(len === -1 ? null : r.bytes(len));
+  }
+  r.end();
+  return cols;
+}

@@ -129,3 +129,31 @@ export function encodeSASLResponse(data: Buffer): Buffer {
 export function encodeTerminate(): Buffer {
   return new MessageWriter('X', 5).finish();
 }
+
+/** encodeParse builds a Parse ('P') with no declared parameter types. */
+export function encodeParse(statement: string, query: string): Buffer {
+  return new MessageWriter('P').cstring(statement).cstring(query).int16(0).finish();
+}
+
+/** encodeBind builds a Bind ('B') with text parameters and text results. */
+export function encodeBind(portal: string, statement: string, params: Array<string | null>): Buffer {
+  const w = new MessageWriter('B').cstring(portal).cstring(statement).int16(0).int16(params.length);
+  for (const p of params) {
+    if (p === null) w.int32(-1);
+    else {
+      const b = Buffer.from(p);
+      w.int32(b.length).bytes(b);
+    }
+  }
+  return w.int16(0).finish();
+}
+
+/** encodeExecute builds an Execute ('E'); maxRows 0 means all. */
+export function encodeExecute(portal: string, maxRows = 0): Buffer {
+  return new MessageWriter('E').cstring(portal).int32(maxRows).finish();
+}
+
+/** encodeSync builds a Sync ('S'). */
+export function encodeSync(): Buffer {
+  return new MessageWriter('S', 5).finish();
+}

@@ -6,7 +6,7 @@ import type { PacketReader } from './packet-reader.js';
 
 /** VerifierSource yields a role's stored SCRAM secret (e.g. from a PgBouncer-style auth file). */
 export interface VerifierSource {
-  secretFor(role: string): string | undefined;
+  secretFor(role: string): Promise<string | undefined> | string | undefined;
 }
 
 /** ScramLogin is a proven client: the key recovered from its proof and the server-final to send after upstream login. */
@@ -26,7 +26,7 @@ export async function authenticateClient(
   channelBinding: Buffer | null,
   timeoutMs: number,
 ): Promise<ScramLogin> {
-  const verifier = lookupVerifier(source, user);
+  const verifier = lookupVerifier(await source.secretFor(user), user);
   const scram = new ScramServerExchange({ verifier, channelBinding });
   socket.write(encodeAuthenticationSASL(scram.mechanisms()));
   const first = await readSaslMessage(reader, timeoutMs);
@@ -37,10 +37,9 @@ export async function authenticateClient(
   return { verifier, clientKey, serverFinal };
 }
 
-function lookupVerifier(source: VerifierSource, user: string): ScramVerifier {
-  const secret = source.secretFor(user);
+function lookupVerifier(secret: string | undefined, user: string): ScramVerifier {
   if (secret === undefined) {
-    throw new ClientFacingError(SQLSTATE.invalidAuthorization, `pgseal has no SCRAM verifier for role "${user}"`, "Add the role's SCRAM-SHA-256 secret to pgseal's auth_file.");
+    throw new ClientFacingError(SQLSTATE.invalidAuthorization, `pgseal has no SCRAM verifier for role "${user}"`, "Add the role's SCRAM-SHA-256 secret to pgseal's auth_file, or configure auth.auth_query.");
   }
   if (!secret.startsWith('SCRAM-SHA-256$')) {
     throw new ClientFacingError(SQLSTATE.invalidAuthorization, `role "${user}" has no SCRAM-SHA-256 verifier in pgseal's auth_file`);

@@ -2,7 +2,9 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import type { Logger } from 'pino';
-import { parseUserlist, tlsServerEndPoint } from '../auth/index.js';
+import { parseScramClientKey, parseUserlist, tlsServerEndPoint, type ScramClientKey } from '../auth/index.js';
+import { AuthQuerySource, chainSources } from './auth-query.js';
+import type { UpstreamTarget } from './upstream-connect.js';
 import type { AuditSink } from '../audit/events.js';
 import { systemClock, type Clock } from '../audit/clock.js';
 import { splitHostPort, type Config } from '../config/index.js';
@@ -50,13 +52,14 @@ export class ProxyServer {
       },
       upgrader: new TlsUpgrader(tlsOptions(config, tlsFiles)),
       channelBinding: () => this.channelBinding,
-      verifiers: loadVerifiers(config),
+      verifiers: undefined as unknown as VerifierSource,
       cancels: new CancelMap(),
       sink,
       clock,
       log,
       activeSessions: () => this.sockets.size,
     };
+    this.ctx.verifiers = loadVerifiers(config, this.ctx.upstream);
     this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
   }
 
@@ -120,10 +123,26 @@ function endPointOf(certPem: Buffer): Buffer | null {
   }
 }
 
-function loadVerifiers(c: Config): VerifierSource {
-  if (!c.auth.auth_file) return { secretFor: () => undefined };
-  const table = parseUserlist(readOrThrow(c.auth.auth_file, 'auth.auth_file').toString('utf8'));
-  return { secretFor: (role) => table.get(role) };
+function loadVerifiers(c: Config, upstream: UpstreamTarget): VerifierSource {
+  const sources: VerifierSource[] = [];
+  if (c.auth.auth_file) {
+    const table = parseUserlist(readOrThrow(c.auth.auth_file, 'auth.auth_file').toString('utf8'));
+    sources.push({ secretFor: (role) => table.get(role) });
+  }
+  const q = c.auth.auth_query;
+  if (q) {
+    const creds = parseUserlist(readOrThrow(q.credentials_file, 'auth.auth_query.credentials_file').toString('utf8'));
+    const secret = creds.get(q.role);
+    if (secret === undefined) throw new PgsealError('config_invalid', `auth.auth_query.credentials_file: no entry for role "${q.role}"`);
+    let key: ScramClientKey;
+    try {
+      key = parseScramClientKey(secret);
+    } catch {
+      throw new PgsealError('config_invalid', `auth.auth_query.credentials_file: the entry for "${q.role}" is not a SCRAM client key (make one with "pgseal keys client-key")`);
+    }
+    sources.push(new AuthQuerySource(upstream, { role: q.role, key, sql: q.sql, database: q.database, cacheMs: q.cache_ms }));
+  }
+  return chainSources(sources);
 }
 
 function readOrThrow(file: string, key: string): Buffer {

@@ -1,7 +1,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startPostgres, type PgServer } from '../support/postgres.js';
-import { removePgseal, startPgseal, waitFor, type Pgseal } from '../support/pgseal.js';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runCommand, startPostgres, type PgServer } from '../support/postgres.js';
+import { CLI, removePgseal, startPgseal, waitFor, type Pgseal } from '../support/pgseal.js';
 
 let pg: PgServer;
 let seal: Pgseal;
@@ -56,4 +58,48 @@ test('queries are recorded with their results', async () => {
   assert.deepEqual(res.tags, ['CREATE TABLE', 'INSERT 0 5', 'SELECT 1']);
   assert.equal(res.status, 'ok');
   assert.ok(recs.indexOf(q) < recs.indexOf(res));
+});
+
+test('auth_query fetches verifiers upstream as a dedicated role that logs in with its client key', async () => {
+  await pg.createRole('pgseal_auth', 'auth-role-secret', { superuser: true });
+  await pg.createRole('bob', 'bob-secret');
+  const verifier = await pg.scramVerifier('pgseal_auth');
+  const made = await runCommand(process.execPath, [CLI, 'keys', 'client-key', '--role', 'pgseal_auth', '--verifier', verifier], { input: 'auth-role-secret\n' });
+  assert.equal(made.code, 0, made.stderr);
+  assert.match(made.stdout, /^"pgseal_auth" "SCRAM-SHA-256-CLIENT-KEY\$4096:/);
+  const wrong = await runCommand(process.execPath, [CLI, 'keys', 'client-key', '--role', 'pgseal_auth', '--verifier', verifier], { input: 'nope\n' });
+  assert.equal(wrong.code, 2);
+  assert.match(wrong.stderr, /does not match/);
+  const credFile = join(seal.dir, 'auth-role.txt');
+  await writeFile(credFile, made.stdout, { mode: 0o600 });
+  const other = await startPgseal(pg, {
+    roles: [],
+    editYaml: (y) => y.replace(/auth:\n  method: scram\n/, `auth:\n  method: scram\n  auth_query:\n    role: pgseal_auth\n    credentials_file: ${credFile}\n`),
+  });
+  try {
+    const r = await pg.psql('SELECT current_user', {
+      user: 'bob', password: 'bob-secret', database: 'postgres', port: other.port, host: 'localhost', hostaddr: '127.0.0.1',
+      sslmode: 'verify-full', extraEnv: { PGSSLROOTCERT: other.caFile },
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'bob');
+    const missing = await pg.psql('SELECT 1', {
+      user: 'nobody', password: 'x', database: 'postgres', port: other.port, host: 'localhost', hostaddr: '127.0.0.1',
+      sslmode: 'verify-full', extraEnv: { PGSSLROOTCERT: other.caFile },
+    });
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /no SCRAM verifier for role "nobody"/);
+  } finally {
+    await removePgseal(other);
+  }
+});
+
+test('a role missing from the auth file gets a FATAL that names it', async () => {
+  await pg.createRole('carol', 'carol-secret');
+  const r = await pg.psql('SELECT 1', {
+    user: 'carol', password: 'carol-secret', database: 'postgres', port: seal.port, host: 'localhost', hostaddr: '127.0.0.1',
+    sslmode: 'verify-full', extraEnv: { PGSSLROOTCERT: seal.caFile },
+  });
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /pgseal has no SCRAM verifier for role "carol"/);
 });

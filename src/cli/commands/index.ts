@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { register as init } from './init.js';
+import { register as keys } from './keys.js';
 import { register as serve } from './serve.js';
 
 /** CommandRegistrar adds one command (with its subcommands) to the program. */
 export type CommandRegistrar = (program: Command) => void;
 
 /** commands lists every registrar; each lives in its own file under commands/. */
-export const commands: CommandRegistrar[] = [init, serve];
+export const commands: CommandRegistrar[] = [init, serve, keys];
