@@ -10,7 +10,9 @@ export const HASH_SIZE = 32;
 
 const LEAF_PREFIX = Buffer.from([0x00]);
 const EMPTY_ROOT = createHash('sha256').digest();
-// Scratch for 0x01 ‖ left ‖ right: one buffer reused, so a node hash allocates only its output.
+// Reused inputs 0x00 ‖ record and 0x01 ‖ left ‖ right: a one-shot hash() of a copied input is
+// cheaper than a Hash object per call, and a hash then allocates only its output.
+const leafInput = Buffer.alloc(1 + 16 * 1024, 0x00);
 const nodeInput = Buffer.alloc(1 + 2 * HASH_SIZE, 0x01);
 
 /** MerkleError reports a malformed tree hash, size or serialised frontier. */
@@ -22,8 +24,11 @@ export class MerkleError extends PgsealError {
 
 /** leafHash returns MTH({d}) = SHA-256(0x00 ‖ d) (RFC 9162 §2.1.1). */
 export function leafHash(data: Uint8Array): Buffer {
-  // Two updates rather than a concatenation: records can be large.
-  return createHash('sha256').update(LEAF_PREFIX).update(data).digest();
+  if (data.length < leafInput.length) {
+    leafInput.set(data, 1);
+    return hash('sha256', leafInput.subarray(0, 1 + data.length), 'buffer');
+  }
+  return createHash('sha256').update(LEAF_PREFIX).update(data).digest(); // large records: no copy
 }
 
 /** nodeHash returns SHA-256(0x01 ‖ left ‖ right) for two 32-byte child hashes (RFC 9162 §2.1.1). */

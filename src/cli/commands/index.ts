@@ -1,4 +1,7 @@
 import type { Command } from 'commander';
+import { register as ca } from './ca.js';
+import { register as cert } from './cert.js';
+import { register as crl } from './crl.js';
 import { register as init } from './init.js';
 import { register as keys } from './keys.js';
 import { register as serve } from './serve.js';
@@ -7,4 +10,4 @@ import { register as serve } from './serve.js';
 export type CommandRegistrar = (program: Command) => void;
 
 /** commands lists every registrar; each lives in its own file under commands/. */
-export const commands: CommandRegistrar[] = [init, serve, keys];
+export const commands: CommandRegistrar[] = [init, serve, ca, cert, crl, keys];

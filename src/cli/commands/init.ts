@@ -62,7 +62,7 @@ async function runInit(o: InitOptions): Promise<void> {
   const text = stringify(doc);
   parseConfig(text, dir, 'generated config'); // refuse bad flags before writing anything
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  await initCa({ dir: join(dir, 'pki'), cn: `pgseal CA ${origin}` });
+  await initCa({ dir: join(dir, 'pki'), cn: `pgseal CA ${origin}`.slice(0, 64) }); // RFC 5280 ub-common-name
   const sans = new Set(['DNS:localhost', 'IP:127.0.0.1']);
   sans.add(isIP(listen.host) ? `IP:${listen.host}` : `DNS:${listen.host}`);
   await issueServerCertificate({ dir: join(dir, 'pki'), name: 'server', sans: [...sans] });
