@@ -90,7 +90,8 @@ test('inclusion proofs round trip for every (index, size) with size <= 64, and f
       verifyInclusion(index, size, hashes[index]!, proof, root);
       assert.throws(() => verifyInclusion(index, size, hashes[(index + 1) % 64]!, proof, root), RootMismatchError);
       if (size > 1) assert.throws(() => verifyInclusion(index ^ 1, size, hashes[index]!, proof, root), ProofError);
-      assert.throws(() => verifyInclusion(index, size + 1, hashes[index]!, proof, root), ProofError);
+      assert.throws(() => verifyInclusion(index, size, hashes[index]!, [...proof, root], root), ProofError);
+      if (proof.length > 0) assert.throws(() => verifyInclusion(index, size, hashes[index]!, proof.slice(1), root), ProofError);
       proof.forEach((_, i) => {
         const bad = proof.map((p, j) => (j === i ? flipBit(p) : p));
         assert.throws(() => verifyInclusion(index, size, hashes[index]!, bad, root), RootMismatchError);
@@ -148,13 +149,16 @@ test('proof generation rejects impossible requests and reads through a HashReade
 
 test('verifiers use exact arithmetic beyond 32-bit tree sizes', () => {
   // A tree of 2^33 + 5 leaves is a perfect left subtree X of 2^33 leaves and a right subtree T of 5.
+  // 32-bit operators would see index 4 of size 5 here and reject the proof as too long.
   const big = 2 ** 33;
   const x = leafHash(Buffer.from('stands in for MTH(D[0:2^33])'));
   const t = treeHashes.slice(0, 5);
   const root = nodeHash(x, rootFromLeaves(t));
-  verifyInclusion(big + 4, big + 5, t[4]!, [...proveInclusion(4, 5, t), x], root);
-  assert.throws(() => verifyInclusion(2 ** 32 + 4, 2 ** 32 + 5, t[4]!, [...proveInclusion(4, 5, t), x], root), RootMismatchError);
+  const proof = [...proveInclusion(4, 5, t), x];
+  verifyInclusion(big + 4, big + 5, t[4]!, proof, root);
+  assert.throws(() => verifyInclusion(4, 5, t[4]!, proof, root), ProofError);
   verifyConsistency(big, big + 5, [rootFromLeaves(t)], x, root);
+  assert.throws(() => verifyConsistency(big, big + 5, [rootFromLeaves(t)], x, flipBit(root)), RootMismatchError);
   assert.throws(() => verifyInclusion(2 ** 53, 2 ** 53 + 1, t[0]!, [], t[0]!), ProofError);
 });
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 
 import {
@@ -32,6 +33,15 @@ test('hashes follow RFC 9162 §2.1.1 domain separation', () => {
   assert.notDeepEqual(nodeHash(a, b), nodeHash(b, a));
   assert.notDeepEqual(leafHash(Buffer.concat([a, b])), nodeHash(a, b));
   assert.throws(() => nodeHash(a, b.subarray(1)), MerkleError);
+});
+
+test('leafHash is SHA-256(0x00 ‖ data) for small and large records alike', () => {
+  for (const size of [0, 1, 1023, 1024, 16 * 1024 - 2, 16 * 1024 - 1, 16 * 1024, 100_000]) {
+    const data = Buffer.alloc(size, size % 251);
+    const expected = createHash('sha256').update(Buffer.concat([Buffer.from([0]), data])).digest();
+    assert.deepEqual(leafHash(data), expected, `size ${size}`);
+    assert.deepEqual(leafHash(new Uint8Array(data)), expected, `size ${size} as Uint8Array`);
+  }
 });
 
 test('frontier and reference root reproduce the published roots for sizes 1..8', () => {

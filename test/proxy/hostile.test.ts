@@ -144,3 +144,8 @@ test('an unreachable upstream gets 08001 naming the cause', async () => {
     await removePgseal(other);
   }
 });
+
+test('replication connections are refused unless enabled', async () => {
+  const c = new pg.Client({ host: '127.0.0.1', port: seal.port, user: 'eve', password: 'eve-secret', database: 'postgres', replication: 'database', ssl: { ca: readFileSync(seal.caFile), servername: 'localhost' } } as pg.ClientConfig);
+  await assert.rejects(c.connect(), (e: any) => e.code === '28000' && /replication connections are not allowed/.test(e.message));
+});

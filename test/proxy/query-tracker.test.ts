@@ -1,0 +1,137 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AuditEvent, AuditSink } from '../../src/audit/events.js';
+import { MessageWriter } from '../../src/protocol/index.js';
+import { QueryTracker } from '../../src/proxy/query-tracker.js';
+
+class MemorySink implements AuditSink {
+  readonly events: AuditEvent[] = [];
+  readonly healthy = true;
+  append(e: AuditEvent): void {
+    this.events.push(e);
+  }
+  flush(): void {}
+}
+
+let now = 0;
+const clock = { nowMicros: () => (now += 10) };
+
+function tracker() {
+  const sink = new MemorySink();
+  return { sink, t: new QueryTracker('s1', sink, clock, { maxBytes: 4, redact: false }) };
+}
+
+const body = (w: MessageWriter) => w.finish().subarray(5);
+const fe = (t: QueryTracker, code: string, w?: MessageWriter) => {
+  const b = w ? body(w) : Buffer.alloc(0);
+  t.frontend(code.charCodeAt(0), b, b.length);
+};
+const be = (t: QueryTracker, code: string, w?: MessageWriter) => {
+  const b = w ? body(w) : Buffer.alloc(0);
+  t.backend(code.charCodeAt(0), b, b.length);
+};
+const parse = (name: string, sql: string) => new MessageWriter('P').cstring(name).cstring(sql).int16(0);
+const bind = (portal: string, stmt: string, values: string[]) => {
+  const w = new MessageWriter('B').cstring(portal).cstring(stmt).int16(0).int16(values.length);
+  for (const v of values) w.int32(Buffer.byteLength(v)).bytes(Buffer.from(v));
+  return w.int16(0);
+};
+const execute = (portal: string) => new MessageWriter('E').cstring(portal).int32(0);
+const complete = (tag: string) => new MessageWriter('C').cstring(tag);
+const error = (code: string, msg: string) => new MessageWriter('E').byte(0x53).cstring('ERROR').byte(0x43).cstring(code).byte(0x4d).cstring(msg).byte(0);
+const ready = () => new MessageWriter('Z').byte(0x49);
+
+test('a Parse error skips the rest of the batch until Sync; the next batch is attributed correctly', () => {
+  const { sink, t } = tracker();
+  fe(t, 'P', parse('', 'SELEC 1'));
+  fe(t, 'B', bind('', '', []));
+  fe(t, 'E', execute(''));
+  fe(t, 'S');
+  fe(t, 'P', parse('s2', 'SELECT $1'));
+  fe(t, 'B', bind('', 's2', ['hello']));
+  fe(t, 'E', execute(''));
+  fe(t, 'S');
+  be(t, 'E', error('42601', 'syntax error'));
+  be(t, 'Z', ready());
+  be(t, '1');
+  be(t, '2');
+  be(t, 'D');
+  be(t, 'C', complete('SELECT 1'));
+  be(t, 'Z', ready());
+  const results = sink.events.filter((e) => e.type === 'result');
+  assert.equal(results.length, 2);
+  assert.deepEqual(results.map((r) => r.type === 'result' && [r.query, r.status, r.sqlstate ?? null, r.tags]), [
+    [1, 'error', '42601', []],
+    [2, 'ok', null, ['SELECT 1']],
+  ]);
+  const q2 = sink.events.find((e) => e.type === 'query' && e.query === 2);
+  assert.ok(q2 && q2.type === 'query');
+  assert.equal(q2.sql, 'SELECT $1');
+  assert.equal(q2.statement, 's2');
+  assert.deepEqual(q2.params, [{ format: 'text', value: 'hell', length: 5, truncated: true, sha256: '2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824' }]);
+});
+
+test('an Execute error skips later Executes of the same batch as skipped', () => {
+  const { sink, t } = tracker();
+  fe(t, 'P', parse('', 'SELECT 1/0'));
+  fe(t, 'B', bind('', '', []));
+  fe(t, 'E', execute(''));
+  fe(t, 'B', bind('', '', []));
+  fe(t, 'E', execute(''));
+  fe(t, 'S');
+  be(t, '1');
+  be(t, '2');
+  be(t, 'E', error('22012', 'division by zero'));
+  be(t, 'Z', ready());
+  const results = sink.events.filter((e) => e.type === 'result').map((r) => r.type === 'result' && r.status);
+  assert.deepEqual(results, ['error', 'skipped']);
+});
+
+test('a simple Query with several statements ends at ReadyForQuery with every tag', () => {
+  const { sink, t } = tracker();
+  fe(t, 'Q', new MessageWriter('Q').cstring('BEGIN; SELECT 1; COMMIT'));
+  be(t, 'C', complete('BEGIN'));
+  be(t, 'T');
+  be(t, 'D');
+  be(t, 'C', complete('SELECT 1'));
+  assert.equal(sink.events.filter((e) => e.type === 'result').length, 0, 'not finished before Z');
+  be(t, 'C', complete('COMMIT'));
+  be(t, 'Z', ready());
+  const r = sink.events.find((e) => e.type === 'result');
+  assert.ok(r && r.type === 'result');
+  assert.deepEqual(r.tags, ['BEGIN', 'SELECT 1', 'COMMIT']);
+  assert.equal(r.rows, 1);
+  assert.ok(r.duration_us > 0);
+});
+
+test('PortalSuspended reports the rows sent so far; abandon closes open queries', () => {
+  const { sink, t } = tracker();
+  fe(t, 'P', parse('', 'SELECT generate_series(1,10)'));
+  fe(t, 'B', bind('c', '', []));
+  fe(t, 'E', new MessageWriter('E').cstring('c').int32(3));
+  fe(t, 'S');
+  be(t, '1');
+  be(t, '2');
+  be(t, 'D');
+  be(t, 'D');
+  be(t, 'D');
+  be(t, 's');
+  be(t, 'Z', ready());
+  fe(t, 'Q', new MessageWriter('Q').cstring('SELECT pg_sleep(10)'));
+  t.abandon('session ended');
+  const results = sink.events.filter((e) => e.type === 'result');
+  assert.deepEqual(results.map((r) => r.type === 'result' && [r.status, r.rows]), [['suspended', 3], ['error', 0]]);
+  assert.equal(t.queries, 2);
+  assert.equal(t.errors, 1);
+});
+
+test('Close and DISCARD ALL forget statements, so a stale name is not attributed', () => {
+  const { sink, t } = tracker();
+  fe(t, 'P', parse('a', 'SELECT 1'));
+  fe(t, 'C', new MessageWriter('C').byte(0x53).cstring('a'));
+  fe(t, 'B', bind('', 'a', []));
+  fe(t, 'E', execute(''));
+  const q = sink.events.find((e) => e.type === 'query');
+  assert.ok(q && q.type === 'query');
+  assert.equal(q.sql, '', 'closed statement has no SQL to attribute');
+});
