@@ -70,6 +70,8 @@ export type AuditEvent =
 export interface AuditSink {
   append(event: AuditEvent): void;
   flush(): void;
+  /** commit makes every appended record durable per the configured durability, then calls back (synchronously when it can). */
+  commit(done: (err: Error | null) => void): void;
   /** healthy is false while the log cannot be written (pgseal then fails closed). */
   readonly healthy: boolean;
 }

@@ -62,6 +62,16 @@ export class JsonlSink implements AuditSink {
     }
   }
 
+  /** commit flushes and calls back synchronously. */
+  commit(done: (err: Error | null) => void): void {
+    try {
+      this.flush();
+    } catch (err) {
+      return done(err as Error);
+    }
+    done(null);
+  }
+
   /** close flushes and closes the file. */
   close(): void {
     try {

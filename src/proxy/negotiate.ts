@@ -63,7 +63,9 @@ export async function negotiate(raw: net.Socket, ctx: SessionContext, deadline: 
         reader = new PacketReader(socket, MAX_STARTUP_PACKET);
         continue;
       case 'CancelRequest':
-        socket.destroy();
+        // PostgreSQL answers nothing and closes; close gracefully so a TLS client sees close_notify.
+        socket.end();
+        setTimeout(() => socket.destroy(), 1_000).unref();
         return { kind: 'cancel', pid: packet.pid, secretKey: packet.secretKey };
       case 'StartupMessage':
         return { kind: 'startup', socket, reader, tls: tlsInfo, startup: packet };

@@ -47,22 +47,58 @@ export function relay(
     const serverFramer = new MessageFramer(BACKEND_BODIES, Number.MAX_SAFE_INTEGER, (c, b, l) => tracker.backend(c, b, l));
     let terminated = false;
 
-    const fromClient = (chunk: Buffer) => {
-      totals.fromClient += chunk.length;
-      try {
-        clientFramer.push(chunk);
-        if (tracker.queriesSinceFlush > 0) {
-          sink.flush(); // the audit record reaches the kernel before the query reaches PostgreSQL
-          tracker.queriesSinceFlush = 0;
-        }
-      } catch (err) {
-        if (!(err instanceof PgsealError)) onInternalError(err);
-        return finish(errorReason(err), clientErrorResponse(err));
-      }
+    // Chunks wait here, in order, while the audit records of an earlier chunk are committed.
+    const held: Buffer[] = [];
+    let committing = false;
+    const forward = (chunk: Buffer) => {
       if (!server.write(chunk)) {
         client.pause();
-        server.once('drain', () => client.resume());
+        server.once('drain', () => {
+          if (!committing) client.resume();
+        });
       }
+    };
+    const drainHeld = () => {
+      while (held.length > 0 && !committing && !done) {
+        const chunk = held.shift()!;
+        if (!inspect(chunk)) return;
+        if (tracker.queriesSinceFlush > 0) commitThen(chunk);
+        else forward(chunk);
+      }
+      if (!committing && !done) client.resume();
+    };
+    const commitThen = (chunk: Buffer) => {
+      tracker.queriesSinceFlush = 0;
+      committing = true;
+      let synchronous = true;
+      sink.commit((err) => {
+        committing = false;
+        if (err) return finish('audit log unavailable', clientErrorResponse(err));
+        forward(chunk); // the audit record is durable before the query reaches PostgreSQL
+        if (!synchronous) drainHeld();
+      });
+      synchronous = false;
+      if (committing) client.pause(); // group commit in progress: hold the client until it lands
+    };
+    const inspect = (chunk: Buffer): boolean => {
+      try {
+        clientFramer.push(chunk);
+        return true;
+      } catch (err) {
+        if (!(err instanceof PgsealError)) onInternalError(err);
+        finish(errorReason(err), clientErrorResponse(err));
+        return false;
+      }
+    };
+    const fromClient = (chunk: Buffer) => {
+      totals.fromClient += chunk.length;
+      if (committing) {
+        held.push(chunk);
+        return;
+      }
+      if (!inspect(chunk)) return;
+      if (tracker.queriesSinceFlush > 0) commitThen(chunk);
+      else forward(chunk);
     };
     const fromServer = (chunk: Buffer) => {
       totals.fromServer += chunk.length;

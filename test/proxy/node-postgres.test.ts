@@ -120,6 +120,7 @@ async function sendCancel(pid: number, secretKey: number, overTls: boolean): Pro
     sock = tls.connect({ socket: raw, ca: readFileSync(seal.caFile), servername: 'localhost' });
     await once(sock, 'secureConnect');
   }
+  sock.on('error', () => {}); // the server closes without answering, as PostgreSQL does
   sock.end(packet);
   await once(sock, 'close');
 }

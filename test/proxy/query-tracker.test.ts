@@ -11,6 +11,9 @@ class MemorySink implements AuditSink {
     this.events.push(e);
   }
   flush(): void {}
+  commit(done: (err: Error | null) => void): void {
+    done(null);
+  }
 }
 
 let now = 0;
