@@ -11,10 +11,17 @@ export const systemClock: Clock = {
   nowMicros: () => Number(wall0 + (process.hrtime.bigint() - hr0) / 1000n),
 };
 
+let cachedSecond = -1;
+let cachedPrefix = '';
+
 /** formatTimestamp renders microseconds since the epoch as RFC 3339 UTC with six fractional digits. */
 export function formatTimestamp(micros: number): string {
-  const ms = Math.floor(micros / 1000);
-  const iso = new Date(ms).toISOString(); // YYYY-MM-DDTHH:MM:SS.mmmZ
-  const frac = String(micros % 1_000_000).padStart(6, '0');
-  return `${iso.slice(0, 19)}.${frac}Z`;
+  const second = Math.floor(micros / 1_000_000);
+  if (second !== cachedSecond) {
+    // One Date per second: records are stamped far more often than the second changes.
+    cachedPrefix = new Date(second * 1000).toISOString().slice(0, 19); // YYYY-MM-DDTHH:MM:SS
+    cachedSecond = second;
+  }
+  const frac = micros - second * 1_000_000;
+  return `${cachedPrefix}.${frac < 100_000 ? String(frac).padStart(6, '0') : frac}Z`;
 }

@@ -31,9 +31,8 @@ export class JsonlSink implements AuditSink {
 
   /** append buffers one record and schedules a flush at the end of this event-loop turn. */
   append(event: AuditEvent): void {
-    const { type, ...fields } = event;
-    const head = { seq: this.seq++, ts: formatTimestamp(this.clock.nowMicros()), type };
-    this.lines.push(JSON.stringify({ ...head, ...fields }));
+    // Events start with `type`, so splicing seq and ts in front keeps the fixed key order without copying the object.
+    this.lines.push(`{"seq":${this.seq++},"ts":"${formatTimestamp(this.clock.nowMicros())}",${JSON.stringify(event).slice(1)}`);
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => {
