@@ -1,7 +1,7 @@
 // C2SP tlog-checkpoint (c2sp.org/tlog-checkpoint): the note text that commits to a tree head,
 // signed and opened as a C2SP signed note.
 import { PgsealError } from '../errors.js';
-import { HASH_SIZE, decodeBase64 } from './merkle.js';
+import { HASH_SIZE, decodeBase64, isTreeSize } from './merkle.js';
 import { openNote, signNote, type NoteSignature, type NoteSigner, type NoteVerifier } from './note.js';
 
 /** Checkpoint is a tree head: log origin, tree size, root hash and optional extension lines. */
@@ -39,7 +39,7 @@ export function formatCheckpoint(input: CheckpointInput): string {
   const extensions = input.extensions ?? [];
   checkLine(origin, 'origin');
   extensions.forEach((e, i) => checkLine(e, `extension line ${i + 1}`));
-  if (!Number.isSafeInteger(size) || size < 0) throw new CheckpointError('checkpoint size must be a non-negative safe integer');
+  if (!isTreeSize(size)) throw new CheckpointError('checkpoint size must be a non-negative safe integer');
   if (!Buffer.isBuffer(root) || root.length !== HASH_SIZE) throw new CheckpointError(`checkpoint root must be ${HASH_SIZE} bytes`);
   return [origin, String(size), root.toString('base64'), ...extensions].map((line) => `${line}\n`).join('');
 }
@@ -53,7 +53,7 @@ export function parseCheckpoint(text: string): Checkpoint {
   checkLine(origin, 'origin');
   extensions.forEach((e, i) => checkLine(e, `extension line ${i + 1}`));
   const size = Number(sizeText);
-  if (!SIZE.test(sizeText) || !Number.isSafeInteger(size)) {
+  if (!SIZE.test(sizeText) || !isTreeSize(size)) {
     throw new CheckpointError('checkpoint size must be a canonical decimal safe integer');
   }
   return { origin, size, root: parseRoot(rootText), extensions };

@@ -30,8 +30,17 @@ export type AuditEvent =
       auth_method: string;
       upstream: string;
     }
-  | { type: 'session.reject'; session: string; client: ClientAddress; user: string | null; database: string | null; sqlstate: string; reason: string }
-  | { type: 'auth.failure'; session: string; client: ClientAddress; user: string; database: string; sqlstate: string; reason: string }
+  | {
+      type: 'session.reject';
+      session: string;
+      client: ClientAddress;
+      certificate: CertificateInfo;
+      user: string | null;
+      database: string | null;
+      sqlstate: string;
+      reason: string;
+    }
+  | { type: 'auth.failure'; session: string; client: ClientAddress; certificate: CertificateInfo; user: string; database: string; sqlstate: string; reason: string }
   | {
       type: 'query';
       session: string;

@@ -129,30 +129,31 @@ const isOdd = (x: number): boolean => x % 2 === 1;
 const half = (x: number): number => Math.floor(x / 2);
 
 /**
- * verifyInclusion checks that leaf is leaf number index of the tree (size, root) (RFC 9162 §2.1.3.2).
+ * verifyInclusion checks that leafHash is leaf number index of the tree (size, root) (RFC 9162 §2.1.3.2).
  * Throws ProofError for malformed input or a proof of the wrong length, RootMismatchError otherwise.
  */
 export function verifyInclusion(
   index: number,
   size: number,
-  leaf: Uint8Array,
+  leafHash: Uint8Array,
   proof: readonly Uint8Array[],
   root: Uint8Array,
 ): void {
   if (!isTreeSize(index) || !isTreeSize(size)) throw new ProofError('index and size must be non-negative safe integers');
   if (index >= size) throw new ProofError(`index ${index} out of range for size ${size}`);
-  checkHash(leaf, 'leaf hash');
+  checkHash(leafHash, 'leaf hash');
   checkHash(root, 'root');
   checkHashes(proof, 'inclusion proof');
   // 2.-3. fn = leaf_index, sn = tree_size - 1, r = hash.
   let fn = index;
   let sn = size - 1;
-  let r: Buffer = Buffer.from(leaf);
+  let r: Buffer = Buffer.from(leafHash);
   for (const p of proof) {
     // 4a. Running out of tree before the proof ends: the proof is too long.
     if (sn === 0) throw new ProofError('inclusion proof is too long');
     if (isOdd(fn) || fn === sn) {
-      // 4b-i. r = HASH(0x01 ‖ p ‖ r); 4b-ii. climb while fn is a left child with no right sibling.
+      // 4b-i. r = HASH(0x01 ‖ p ‖ r); 4b-ii. an even fn here is the last node of its level (fn == sn):
+      // shift past the levels where it has no sibling.
       r = hashChildren(p, r);
       while (!isOdd(fn) && fn !== 0) {
         fn = half(fn);

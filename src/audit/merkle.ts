@@ -117,12 +117,12 @@ export class MerkleFrontier {
   append(leaf: Uint8Array): void {
     if (leaf.length !== HASH_SIZE) throw new MerkleError(`leaf hash must be ${HASH_SIZE} bytes`);
     if (this.#size >= Number.MAX_SAFE_INTEGER) throw new MerkleError('tree size limit reached');
-    let h: Buffer = Buffer.from(leaf); // copied: the caller may reuse its buffer
+    let h: Uint8Array = leaf;
     // Each trailing one bit of the old size is a perfect subtree of the new leaf's height: merge it.
     for (let n = this.#size; n % 2 === 1; n = (n - 1) / 2) {
       h = hashChildren(this.#hashes.pop()!, h);
     }
-    this.#hashes.push(h);
+    this.#hashes.push(h === leaf ? Buffer.from(leaf) : (h as Buffer)); // a kept leaf is copied: callers reuse buffers
     this.#size += 1;
   }
 

@@ -33,3 +33,4 @@ export {
 export { tlsServerEndPoint } from './tls-server-end-point.js';
 export { parseUserlist } from './userlist.js';
 export { SCRAM_CLIENT_KEY_PREFIX, type ScramClientKey, clientKeyFromPassword, formatScramClientKey, parseScramClientKey } from './client-key.js';
+export { type IdentRule, parseIdentMap, rolesForIdentity } from './ident-map.js';

@@ -45,10 +45,15 @@ function resolvePaths(c: Config, base: string): Config {
   return {
     ...c,
     upstream: { ...c.upstream, ca: opt(c.upstream.ca) },
-    tls: { ...c.tls, cert: abs(c.tls.cert), key: abs(c.tls.key), ca: abs(c.tls.ca) },
+    tls: { ...c.tls, cert: abs(c.tls.cert), key: abs(c.tls.key), ca: abs(c.tls.ca), crl: opt(c.tls.crl) },
+    mapping: { ...c.mapping, file: opt(c.mapping.file) },
     auth: {
       ...c.auth,
       auth_file: opt(c.auth.auth_file),
+      credentials_file: opt(c.auth.credentials_file),
+      upstream_cert: c.auth.upstream_cert
+        ? { ...c.auth.upstream_cert, ca_cert: abs(c.auth.upstream_cert.ca_cert), ca_key: abs(c.auth.upstream_cert.ca_key) }
+        : undefined,
       auth_query: c.auth.auth_query ? { ...c.auth.auth_query, credentials_file: abs(c.auth.auth_query.credentials_file) } : undefined,
     },
     audit: { ...c.audit, dir: abs(c.audit.dir), key: abs(c.audit.key) },

@@ -23,6 +23,8 @@ export const configSchema = z
         ca: z.string(),
         min_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
         client_cert: z.enum(['none', 'optional', 'require']).default('none'),
+        crl: z.string().optional(),
+        identity: z.enum(['cn', 'dn', 'san-email', 'san-uri']).default('cn'),
         allow_plaintext: z.boolean().default(false),
         direct_tls: z.boolean().default(true),
       })
@@ -31,6 +33,11 @@ export const configSchema = z
       .object({
         method: z.enum(['scram', 'certificate']).default('scram'),
         auth_file: z.string().optional(),
+        credentials_file: z.string().optional(),
+        upstream_cert: z
+          .object({ ca_cert: z.string(), ca_key: z.string(), validity_minutes: z.number().int().min(1).max(1440).default(10) })
+          .strict()
+          .optional(),
         auth_query: z
           .object({
             role: z.string().min(1),
@@ -44,6 +51,10 @@ export const configSchema = z
       })
       .strict()
       .default({ method: 'scram' }),
+    mapping: z
+      .object({ file: z.string().optional(), certificate_roles: z.boolean().default(true) })
+      .strict()
+      .default({ certificate_roles: true }),
     limits: z
       .object({
         max_clients: z.number().int().min(1).max(100_000).default(1_000),

@@ -10,7 +10,7 @@ import {
   type StartupPacket,
 } from '../protocol/index.js';
 import { PacketReader } from './packet-reader.js';
-import type { SessionContext } from './session-context.js';
+import type { ProxySettings, SessionContext } from './session-context.js';
 
 /** Negotiated is a connection past its first packets: the transport to use and the StartupMessage. */
 export type Negotiated =
@@ -25,14 +25,14 @@ const TLS_HANDSHAKE_RECORD = 0x16;
  * Encryption, GSSAPI Session Encryption, Canceling Requests): SSLRequest → 'S' and TLS,
  * GSSENCRequest → 'N', PostgreSQL 17 direct TLS, CancelRequest, then the StartupMessage.
  */
-export async function negotiate(raw: net.Socket, ctx: SessionContext, deadline: number): Promise<Negotiated> {
+export async function negotiate(raw: net.Socket, ctx: SessionContext, settings: ProxySettings, deadline: number): Promise<Negotiated> {
   let socket: net.Socket | tls.TLSSocket = raw;
   let reader = new PacketReader(raw, MAX_STARTUP_PACKET);
   let tlsInfo: TlsInfo = null;
   const left = () => Math.max(1, deadline - Date.now());
   for (let round = 0; round < 3; round++) {
     if (tlsInfo === null && (await reader.peekByte(left(), 'startup packet')) === TLS_HANDSHAKE_RECORD) {
-      if (!ctx.settings.directTls) return { kind: 'closed', reason: 'direct TLS connection refused (tls.direct_tls: false)' };
+      if (!settings.directTls) return { kind: 'closed', reason: 'direct TLS connection refused (tls.direct_tls: false)' };
       raw.unshift(reader.detach()); // the ClientHello bytes already read are handed to OpenSSL
       const secure = await ctx.upgrader.upgrade(raw);
       socket = secure;

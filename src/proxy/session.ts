@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type net from 'node:net';
-import type tls from 'node:tls';
+import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { ClientAddress, TlsInfo } from '../audit/events.js';
 import { PgsealError } from '../errors.js';
@@ -11,19 +11,33 @@ import {
   encodeNegotiateProtocolVersion,
   SQLSTATE,
 } from '../protocol/index.js';
-import { authenticateClient, type ScramLogin } from './client-auth.js';
-import { ClientFacingError, clientErrorResponse, sqlstateOf } from './client-errors.js';
 import { forwardCancel } from './cancel-forward.js';
+import { authenticateClient } from './client-auth.js';
+import { ClientFacingError, clientErrorResponse, sqlstateOf } from './client-errors.js';
+import { admitCertificate, certificateInfo, readClientCertificate, type ClientCertificate } from './client-identity.js';
 import { negotiate } from './negotiate.js';
 import type { PacketReader } from './packet-reader.js';
+import type { Policy } from './policy.js';
 import { QueryTracker } from './query-tracker.js';
 import { relay, type RelayTotals } from './relay.js';
 import type { SessionContext } from './session-context.js';
-import { connectUpstream, type ConnectedUpstream } from './upstream-connect.js';
+import { connectUpstream, type ClientCertificatePem, type ConnectedUpstream } from './upstream-connect.js';
 import { UpstreamError } from './upstream-errors.js';
-import { loginUpstream, type LoggedIn } from './upstream-login.js';
+import { loginUpstream, type LoggedIn, type UpstreamCredentials } from './upstream-login.js';
 
-type Client = { socket: net.Socket | tls.TLSSocket; reader: PacketReader; tls: TlsInfo; params: Map<string, string> };
+/** Client is an admitted client connection and what is known about it. */
+type Client = {
+  id: string;
+  from: ClientAddress;
+  socket: net.Socket | tls.TLSSocket;
+  reader: PacketReader;
+  tls: TlsInfo;
+  certificate: ClientCertificate | null;
+  params: Map<string, string>;
+};
+
+/** Login is how the client proved itself and how pgseal will log in upstream for it. */
+type Login = { method: string; serverFinal: Buffer | null; credentials: UpstreamCredentials; clientCert?: ClientCertificatePem };
 
 /**
  * runSession carries one client connection through its states:
@@ -31,102 +45,126 @@ type Client = { socket: net.Socket | tls.TLSSocket; reader: PacketReader; tls: T
  * Every failure ends as a FATAL ErrorResponse to the client and an audit record.
  */
 export async function runSession(raw: net.Socket, ctx: SessionContext): Promise<void> {
+  const policy = ctx.policy();
   const id = randomBytes(8).toString('hex');
   const from: ClientAddress = { address: raw.remoteAddress ?? '', port: raw.remotePort ?? 0 };
   const log = ctx.log.child({ session: id, client: `${from.address}:${from.port}` });
   raw.setNoDelay(true);
   raw.on('error', () => {}); // errors surface as 'close' to whichever stage owns the socket
-  const deadline = Date.now() + ctx.settings.startupTimeoutMs;
+  const deadline = Date.now() + policy.settings.startupTimeoutMs;
   let client: Client | null = null;
   let stage = 'negotiate';
   try {
-    const n = await negotiate(raw, ctx, deadline);
-    if (n.kind === 'cancel') return await handleCancel(n.pid, n.secretKey, from, ctx, log);
+    const n = await negotiate(raw, ctx, policy.settings, deadline);
+    if (n.kind === 'cancel') return await handleCancel(n.pid, n.secretKey, from, ctx, policy, log);
     if (n.kind === 'closed') {
       log.warn({ reason: n.reason }, 'connection closed during negotiation');
       return void raw.destroy();
     }
-    client = { socket: n.socket, reader: n.reader, tls: n.tls, params: n.startup.params };
+    const certificate = n.socket instanceof tls.TLSSocket ? readClientCertificate(n.socket, policy.settings.identitySource) : null;
+    client = { id, from, socket: n.socket, reader: n.reader, tls: n.tls, certificate, params: n.startup.params };
     if (n.startup.minor > 0 || n.startup.protocolOptions.length > 0) {
       client.socket.write(encodeNegotiateProtocolVersion(0, n.startup.protocolOptions));
     }
     stage = 'admit';
-    admit(client, ctx);
+    admit(client, ctx, policy);
     stage = 'authenticate';
-    const user = client.params.get('user')!;
-    let login: ScramLogin;
-    try {
-      login = await authenticateClient(client.socket, client.reader, user, ctx.verifiers, client.tls ? ctx.channelBinding() : null, Math.max(1, deadline - Date.now()));
-    } catch (err) {
-      recordAuthFailure(id, from, client, err, ctx);
-      throw err;
-    }
+    const login = await authenticate(client, ctx, policy, deadline);
     stage = 'connect';
-    const up = await connectUpstream(ctx.upstream);
-    const session = await startUpstreamSession(up, client, login, ctx, deadline);
+    const up = await connectUpstream(policy.upstream, login.clientCert);
+    const session = await startUpstreamSession(up, client, login, policy, deadline);
     stage = 'relay';
-    await relayUntilClosed(id, from, client, up, session, login.serverFinal, ctx, log);
+    await relayUntilClosed(client, up, session, login, ctx, policy, log);
   } catch (err) {
     const reason = err instanceof PgsealError ? err.message : 'internal error';
     if (!(err instanceof PgsealError)) log.error({ err }, 'unexpected error in session');
     if (client !== null) {
-      if (stage !== 'authenticate') recordReject(id, from, client, err, reason, ctx);
+      if (stage !== 'authenticate') recordReject(client, err, reason, ctx);
+      flushQuietly(ctx); // the refusal is on record before the client hears of it
       const upstreamBytes = err instanceof UpstreamError ? err.upstreamError : null;
       endWith(client.socket, upstreamBytes ?? clientErrorResponse(err));
     } else {
       endWith(raw, clientErrorResponse(err));
     }
-    log.info({ stage, sqlstate: sqlstateOf(err), reason }, 'connection refused');
+    log.warn({ stage, sqlstate: sqlstateOf(err), reason }, 'connection refused');
   }
 }
 
-function admit(client: Client, ctx: SessionContext): void {
-  if (!client.tls && !ctx.settings.allowPlaintext) {
+function admit(client: Client, ctx: SessionContext, policy: Policy): void {
+  const s = policy.settings;
+  if (!client.tls && !s.allowPlaintext) {
     throw new ClientFacingError(SQLSTATE.invalidAuthorization, 'pgseal requires an encrypted connection', 'Connect with sslmode=require or stronger.');
   }
   const replication = client.params.get('replication');
-  if (replication !== undefined && !/^(false|off|no|0)$/i.test(replication) && !ctx.settings.allowReplication) {
+  if (replication !== undefined && !/^(false|off|no|0)$/i.test(replication) && !s.allowReplication) {
     throw new ClientFacingError(SQLSTATE.invalidAuthorization, 'replication connections are not allowed through pgseal', 'Set limits.allow_replication to enable them.');
   }
-  if (ctx.activeSessions() > ctx.settings.maxClients) {
-    throw new ClientFacingError(SQLSTATE.tooManyConnections, 'sorry, too many clients already');
+  if (ctx.activeSessions() > s.maxClients) throw new ClientFacingError(SQLSTATE.tooManyConnections, 'sorry, too many clients already');
+  admitCertificate(client.certificate, client.params.get('user')!, policy.certificates);
+}
+
+async function authenticate(client: Client, ctx: SessionContext, policy: Policy, deadline: number): Promise<Login> {
+  const user = client.params.get('user')!;
+  if (policy.settings.authMethod === 'certificate') return certificateLogin(user, policy);
+  try {
+    const cb = client.tls ? policy.channelBinding : null;
+    const scram = await authenticateClient(client.socket, client.reader, user, policy.verifiers, cb, Math.max(1, deadline - Date.now()));
+    const method = client.certificate ? 'scram-sha-256+certificate' : 'scram-sha-256';
+    return { method, serverFinal: scram.serverFinal, credentials: { kind: 'scram', clientKey: scram.clientKey, serverKey: scram.verifier.serverKey } };
+  } catch (err) {
+    recordAuthFailure(client, err, ctx);
+    throw err;
   }
 }
 
-async function startUpstreamSession(up: ConnectedUpstream, client: Client, login: ScramLogin, ctx: SessionContext, deadline: number): Promise<LoggedIn> {
+/** certificateLogin logs in upstream for a certificate-only client: a minted client certificate, or a stored SCRAM client key. */
+async function certificateLogin(user: string, policy: Policy): Promise<Login> {
+  if (policy.minter) {
+    const c = await policy.minter.certificateFor(user);
+    return { method: 'certificate', serverFinal: null, credentials: { kind: 'none' }, clientCert: { cert: c.cert, key: c.key } };
+  }
+  const key = policy.upstreamKeys.get(user);
+  if (!key) {
+    throw new ClientFacingError(SQLSTATE.invalidAuthorization, `pgseal holds no upstream credentials for role "${user}"`, 'Add the role to auth.credentials_file or configure auth.upstream_cert.');
+  }
+  return { method: 'certificate', serverFinal: null, credentials: { kind: 'scram', clientKey: key.clientKey, serverKey: key.serverKey } };
+}
+
+async function startUpstreamSession(up: ConnectedUpstream, client: Client, login: Login, policy: Policy, deadline: number): Promise<LoggedIn> {
   try {
-    const creds = { kind: 'scram' as const, clientKey: login.clientKey, serverKey: login.verifier.serverKey };
-    return await loginUpstream(up, client.params, creds, Math.max(ctx.upstream.connectTimeoutMs, deadline - Date.now()));
+    return await loginUpstream(up, client.params, login.credentials, Math.max(policy.upstream.connectTimeoutMs, deadline - Date.now()));
   } catch (err) {
     up.socket.destroy();
     throw err;
   }
 }
 
-async function relayUntilClosed(id: string, from: ClientAddress, client: Client, up: ConnectedUpstream, s: LoggedIn, serverFinal: Buffer, ctx: SessionContext, log: Logger): Promise<void> {
+async function relayUntilClosed(client: Client, up: ConnectedUpstream, s: LoggedIn, login: Login, ctx: SessionContext, policy: Policy, log: Logger): Promise<void> {
   const started = ctx.clock.nowMicros();
-  const key = ctx.cancels.issue({ session: id, pid: s.pid, secretKey: s.secretKey });
+  const key = ctx.cancels.issue({ session: client.id, pid: s.pid, secretKey: s.secretKey });
   const params = client.params;
   ctx.sink.append({
     type: 'session.start',
-    session: id,
-    client: from,
+    session: client.id,
+    client: client.from,
     tls: client.tls,
-    certificate: null,
+    certificate: certificateInfo(client.certificate),
     user: params.get('user')!,
     database: params.get('database')!,
     application_name: params.get('application_name') ?? '',
-    auth_method: 'scram-sha-256',
-    upstream: `${ctx.upstream.host}:${ctx.upstream.port}`,
+    auth_method: login.method,
+    upstream: `${policy.upstream.host}:${policy.upstream.port}`,
   });
-  log.info({ user: params.get('user'), database: params.get('database'), tls: client.tls?.version ?? 'none' }, 'session started');
-  const tracker = new QueryTracker(id, ctx.sink, ctx.clock, ctx.settings.paramPolicy);
+  log.info({ user: params.get('user'), database: params.get('database'), tls: client.tls?.version ?? 'none', identity: client.certificate?.identity }, 'session started');
+  const tracker = new QueryTracker(client.id, ctx.sink, ctx.clock, policy.settings.paramPolicy);
   const totals: RelayTotals = { fromClient: 0, fromServer: 0 };
   let reason = 'unknown';
   try {
     ctx.sink.flush();
-    client.socket.write(Buffer.concat([encodeAuthenticationSASLFinal(serverFinal), encodeAuthenticationOk(), ...s.greeting, encodeBackendKeyData(key.pid, key.secretKey), s.readyForQuery]));
-    reason = await relay(client.socket, up.socket, { fromClient: client.reader.detach(), fromServer: up.reader.detach() }, tracker, ctx.sink, ctx.settings.maxMessageBytes, totals, (err) =>
+    const auth = login.serverFinal ? [encodeAuthenticationSASLFinal(login.serverFinal)] : [];
+    client.socket.write(Buffer.concat([...auth, encodeAuthenticationOk(), ...s.greeting, encodeBackendKeyData(key.pid, key.secretKey), s.readyForQuery]));
+    const pending = { fromClient: client.reader.detach(), fromServer: up.reader.detach() };
+    reason = await relay(client.socket, up.socket, pending, tracker, ctx.sink, policy.settings.maxMessageBytes, totals, (err) =>
       log.error({ err }, 'internal error while relaying'),
     );
   } finally {
@@ -134,7 +172,7 @@ async function relayUntilClosed(id: string, from: ClientAddress, client: Client,
     tracker.abandon(`session ended: ${reason}`);
     ctx.sink.append({
       type: 'session.end',
-      session: id,
+      session: client.id,
       reason,
       queries: tracker.queries,
       errors: tracker.errors,
@@ -146,28 +184,46 @@ async function relayUntilClosed(id: string, from: ClientAddress, client: Client,
   }
 }
 
-async function handleCancel(pid: number, secretKey: Buffer, from: ClientAddress, ctx: SessionContext, log: Logger): Promise<void> {
+async function handleCancel(pid: number, secretKey: Buffer, from: ClientAddress, ctx: SessionContext, policy: Policy, log: Logger): Promise<void> {
   const target = ctx.cancels.lookup(pid, secretKey);
   ctx.sink.append({ type: 'cancel', session: target?.session ?? null, client: from, matched: target !== null });
   if (!target) return void log.info('cancel request with an unknown key ignored');
-  await forwardCancel(ctx.upstream, target).catch((err) => log.warn({ reason: (err as Error).message }, 'cancel request could not be forwarded'));
+  await forwardCancel(policy.upstream, target).catch((err) => log.warn({ reason: (err as Error).message }, 'cancel request could not be forwarded'));
 }
 
-function recordAuthFailure(id: string, from: ClientAddress, client: Client, err: unknown, ctx: SessionContext): void {
+function recordAuthFailure(client: Client, err: unknown, ctx: SessionContext): void {
   const reason = err instanceof PgsealError ? err.message : 'internal error';
-  ctx.sink.append({ type: 'auth.failure', session: id, client: from, user: client.params.get('user')!, database: client.params.get('database')!, sqlstate: sqlstateOf(err), reason });
+  ctx.sink.append({
+    type: 'auth.failure',
+    session: client.id,
+    client: client.from,
+    certificate: certificateInfo(client.certificate),
+    user: client.params.get('user')!,
+    database: client.params.get('database')!,
+    sqlstate: sqlstateOf(err),
+    reason,
+  });
 }
 
-function recordReject(id: string, from: ClientAddress, client: Client, err: unknown, reason: string, ctx: SessionContext): void {
+function recordReject(client: Client, err: unknown, reason: string, ctx: SessionContext): void {
   ctx.sink.append({
     type: 'session.reject',
-    session: id,
-    client: from,
+    session: client.id,
+    client: client.from,
+    certificate: certificateInfo(client.certificate),
     user: client.params.get('user') ?? null,
     database: client.params.get('database') ?? null,
     sqlstate: sqlstateOf(err),
     reason,
   });
+}
+
+function flushQuietly(ctx: SessionContext): void {
+  try {
+    ctx.sink.flush();
+  } catch {
+    // the sink reports itself unhealthy; the client still gets its error
+  }
 }
 
 function endWith(socket: net.Socket | tls.TLSSocket, bytes: Buffer): void {

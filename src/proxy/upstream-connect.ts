@@ -14,6 +14,9 @@ export type UpstreamTarget = {
   connectTimeoutMs: number;
 };
 
+/** ClientCertificatePem is a certificate and key pgseal presents to the upstream (certificate logins). */
+export type ClientCertificatePem = { cert: string; key: string };
+
 /** ConnectedUpstream is an open transport to PostgreSQL and what its TLS says. */
 export type ConnectedUpstream = { socket: net.Socket | tls.TLSSocket; reader: PacketReader; peerCertificate: Buffer | null };
 
@@ -21,11 +24,12 @@ export type ConnectedUpstream = { socket: net.Socket | tls.TLSSocket; reader: Pa
  * connectUpstream opens TCP, negotiates TLS like libpq's sslmode (SSLRequest, exactly one
  * response byte) and returns a socket ready for a startup or cancel packet.
  */
-export async function connectUpstream(t: UpstreamTarget): Promise<ConnectedUpstream> {
+export async function connectUpstream(t: UpstreamTarget, clientCert?: ClientCertificatePem): Promise<ConnectedUpstream> {
   const deadline = Date.now() + t.connectTimeoutMs;
   const raw = await openTcp(t);
   raw.on('error', () => {}); // surfaced through whichever reader or TLS socket wraps it
   try {
+    if (t.tlsMode === 'disable' && clientCert) throw new UpstreamError('upstream_tls', 'a certificate login needs TLS to the upstream (upstream.tls is disable)');
     if (t.tlsMode === 'disable') return { socket: raw, reader: new PacketReader(raw, 1 << 20), peerCertificate: null };
     raw.write(encodeSSLRequest());
     const plain = new PacketReader(raw, 64);
@@ -37,7 +41,7 @@ export async function connectUpstream(t: UpstreamTarget): Promise<ConnectedUpstr
     plain.detach();
     if (answer === 0x4e /* N */) throw new UpstreamError('upstream_tls', `upstream ${t.host}:${t.port} does not support SSL, but pgseal requires it (upstream.tls: ${t.tlsMode})`);
     if (answer !== 0x53 /* S */) throw new UpstreamError('upstream_protocol', `upstream answered the SSLRequest with an unexpected byte 0x${answer.toString(16)}`);
-    const secure = await startTls(raw, t, deadline);
+    const secure = await startTls(raw, t, deadline, clientCert);
     const cert = secure.getPeerCertificate();
     return { socket: secure, reader: new PacketReader(secure, 1 << 20), peerCertificate: cert?.raw ?? null };
   } catch (err) {
@@ -66,7 +70,7 @@ function openTcp(t: UpstreamTarget): Promise<net.Socket> {
   });
 }
 
-function startTls(raw: net.Socket, t: UpstreamTarget, deadline: number): Promise<tls.TLSSocket> {
+function startTls(raw: net.Socket, t: UpstreamTarget, deadline: number, clientCert?: ClientCertificatePem): Promise<tls.TLSSocket> {
   const verify = t.tlsMode === 'verify-ca' || t.tlsMode === 'verify-full';
   return new Promise((resolve, reject) => {
     const s = tls.connect({
@@ -76,6 +80,7 @@ function startTls(raw: net.Socket, t: UpstreamTarget, deadline: number): Promise
       rejectUnauthorized: verify,
       minVersion: 'TLSv1.2',
       ALPNProtocols: ['postgresql'],
+      ...(clientCert ?? {}),
       checkServerIdentity: t.tlsMode === 'verify-full' ? (_host, cert) => tls.checkServerIdentity(t.serverName, cert) : () => undefined,
     });
     const timer = setTimeout(() => {

@@ -6,7 +6,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import pg from 'pg';
 import { freePort, startPostgres, type PgServer } from '../support/postgres.js';
-import { removePgseal, startPgseal, type Pgseal } from '../support/pgseal.js';
+import { removePgseal, startPgseal, waitFor, type Pgseal } from '../support/pgseal.js';
 
 let server: PgServer;
 let seal: Pgseal;
@@ -100,8 +100,7 @@ test('plaintext clients are refused with a FATAL that says how to connect', asyn
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /requires an encrypted connection/);
   assert.match(r.stderr, /sslmode=require/);
-  const recs = await seal.auditRecords();
-  assert.ok(recs.some((x) => x.type === 'session.reject' && x.sqlstate === '28000' && x.user === 'eve'));
+  await waitFor(async () => (await seal.auditRecords()).some((x) => x.type === 'session.reject' && x.sqlstate === '28000' && x.user === 'eve'));
 });
 
 async function directTls(alpn: string[] | undefined): Promise<{ secure: boolean; first: Buffer | null }> {

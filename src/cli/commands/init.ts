@@ -54,7 +54,7 @@ async function runInit(o: InitOptions): Promise<void> {
       ...(o.upstreamCa ? { ca: resolve(o.upstreamCa) } : {}),
       ...(o.upstreamServerName ? { server_name: o.upstreamServerName } : {}),
     },
-    tls: { cert: 'pki/issued/server.crt', key: 'pki/private/server.key', ca: 'pki/ca.crt', client_cert: o.clientCert },
+    tls: { cert: 'pki/issued/server.crt', key: 'pki/private/server.key', ca: 'pki/ca.crt', crl: 'pki/crl.pem', client_cert: o.clientCert },
     auth: { method: o.auth, ...(o.authFile ? { auth_file: resolve(o.authFile) } : {}) },
     audit: { dir: 'audit', origin, key: 'keys/audit.key' },
     log: { level: 'info' },

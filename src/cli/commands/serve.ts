@@ -29,6 +29,14 @@ export function register(program: Command): void {
               resolve();
             });
         };
+        process.on('SIGHUP', () => {
+          try {
+            server.reload(loadConfig(opts.config));
+            log.info('configuration reloaded');
+          } catch (err) {
+            log.error({ reason: (err as Error).message }, 'reload failed; keeping the previous configuration');
+          }
+        });
         process.once('SIGTERM', () => stop('SIGTERM'));
         process.once('SIGINT', () => stop('SIGINT'));
       });

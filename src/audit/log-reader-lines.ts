@@ -1,0 +1,55 @@
+// Splitting segment bytes into '\n'-terminated lines with a hard cap on line length, so a
+// hostile segment cannot make a reader buffer more than MAX_LINE_BYTES.
+
+/** LineTooLongError is thrown by LineSplitter when a line exceeds its cap. */
+export class LineTooLongError extends Error {
+  constructor(readonly limit: number) {
+    super(`line longer than ${limit} bytes`);
+  }
+}
+
+/**
+ * LineSplitter cuts a stream of chunks into lines (without their '\n'). Complete lines inside
+ * one chunk are subarrays of it (no copy); a line split across chunks is concatenated once.
+ */
+export class LineSplitter {
+  #parts: Buffer[] = [];
+  #partBytes = 0;
+
+  constructor(private readonly maxLine: number) {}
+
+  /** push feeds one chunk and calls onLine for each line it completes; throws LineTooLongError past the cap. */
+  push(chunk: Buffer, onLine: (line: Buffer) => void): void {
+    let start = 0;
+    for (;;) {
+      const nl = chunk.indexOf(0x0a, start);
+      if (nl < 0) break;
+      if (this.#parts.length === 0) {
+        if (nl - start > this.maxLine) throw new LineTooLongError(this.maxLine);
+        onLine(chunk.subarray(start, nl));
+      } else {
+        this.#parts.push(chunk.subarray(start, nl));
+        const line = Buffer.concat(this.#parts, this.#partBytes + nl - start);
+        this.#parts = [];
+        this.#partBytes = 0;
+        if (line.length > this.maxLine) throw new LineTooLongError(this.maxLine);
+        onLine(line);
+      }
+      start = nl + 1;
+    }
+    if (start < chunk.length) {
+      this.#partBytes += chunk.length - start;
+      if (this.#partBytes > this.maxLine) throw new LineTooLongError(this.maxLine);
+      this.#parts.push(chunk.subarray(start));
+    }
+  }
+
+  /** end returns the bytes after the last '\n' (an unterminated, torn final line), or null if there are none. */
+  end(): Buffer | null {
+    if (this.#partBytes === 0) return null;
+    const tail = Buffer.concat(this.#parts, this.#partBytes);
+    this.#parts = [];
+    this.#partBytes = 0;
+    return tail;
+  }
+}

@@ -1,0 +1,151 @@
+// Segment files (docs/audit-log-format.md §Files): `seg-<first seq, 20 digits>.jsonl`, written
+// append-only through one descriptor. A failed write is rolled back to the last whole batch.
+import { closeSync, constants, fdatasync, fdatasyncSync, fsyncSync, ftruncateSync, openSync, readdirSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { PgsealError } from '../errors.js';
+
+const SEGMENT_NAME = /^seg-([0-9]{20})\.jsonl$/;
+
+/** segmentName returns the file name of the segment whose first record has seq firstSeq. */
+export function segmentName(firstSeq: number): string {
+  return `seg-${String(firstSeq).padStart(20, '0')}.jsonl`;
+}
+
+/** parseSegmentName returns the first seq a segment file name declares, or undefined if name is not a segment. */
+export function parseSegmentName(name: string): number | undefined {
+  const m = SEGMENT_NAME.exec(name);
+  if (m === null) return undefined;
+  const seq = Number(m[1]);
+  return Number.isSafeInteger(seq) ? seq : undefined;
+}
+
+/** listSegments returns the segment file names in dir in log order (other files are ignored). */
+export function listSegments(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((name) => parseSegmentName(name) !== undefined)
+    .sort();
+}
+
+/** fsyncDir makes directory entries (a created or renamed file) durable. */
+export function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** auditError wraps a failed file operation as PgsealError('audit_error') naming the operation and errno code. */
+export function auditError(what: string, err: unknown): PgsealError {
+  if (err instanceof PgsealError) return err;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code ?? String(err);
+  return new PgsealError('audit_error', `audit log ${what} failed: ${code}`, { cause: err });
+}
+
+/** SegmentFile is one open segment: its descriptor, the bytes known to be wholly written, and its start time. */
+export class SegmentFile {
+  /** fd is the append-only descriptor (tests may substitute a failing one). */
+  fd: number;
+  /** bytes is the file length after the last successful write. */
+  bytes = 0;
+  #torn = false; // a failed write could not be rolled back yet
+  #syncs = 0; // asynchronous fdatasyncs in flight
+  #closing = false;
+
+  private constructor(
+    readonly name: string,
+    readonly startedMicros: number,
+    fd: number,
+  ) {
+    this.fd = fd;
+  }
+
+  /** create makes a new segment file (O_EXCL: never reuses one) with mode 0600, opened for appending. */
+  static create(dir: string, name: string, startedMicros: number): SegmentFile {
+    const flags = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_EXCL;
+    try {
+      return new SegmentFile(name, startedMicros, openSync(join(dir, name), flags, 0o600));
+    } catch (err) {
+      throw auditError(`create ${name}`, err);
+    }
+  }
+
+  /** write appends data wholly or throws audit_error after truncating any partial write (best effort). */
+  write(data: Buffer): void {
+    this.#repair();
+    try {
+      let off = 0;
+      while (off < data.length) off += writeSync(this.fd, data, off);
+    } catch (err) {
+      this.#rollback();
+      throw auditError('write', err);
+    }
+    this.bytes += data.length;
+  }
+
+  /** syncSync waits for written data to reach the disk (fdatasync). */
+  syncSync(): void {
+    try {
+      fdatasyncSync(this.fd);
+    } catch (err) {
+      throw auditError('fdatasync', err);
+    }
+  }
+
+  /** syncAsync runs fdatasync off the event loop; the descriptor stays open until it completes. */
+  syncAsync(cb: (err: Error | null) => void): void {
+    this.#syncs++;
+    fdatasync(this.fd, (err) => {
+      this.#syncs--;
+      if (this.#closing && this.#syncs === 0) this.#closeNow();
+      cb(err === null ? null : auditError('fdatasync', err));
+    });
+  }
+
+  /** fsyncSync flushes data and metadata (used when the segment is closed). */
+  fsyncSync(): void {
+    try {
+      fsyncSync(this.fd);
+    } catch (err) {
+      throw auditError('fsync', err);
+    }
+  }
+
+  /** close closes the descriptor, once any asynchronous fdatasync on it has finished. Idempotent. */
+  close(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    if (this.#syncs === 0) this.#closeNow();
+  }
+
+  #closeNow(): void {
+    try {
+      closeSync(this.fd);
+    } catch {
+      // nothing was left to write; a close error cannot lose records
+    }
+  }
+
+  // Cut a partial write off so the next batch starts on a line boundary.
+  #rollback(): void {
+    try {
+      ftruncateSync(this.fd, this.bytes);
+      this.#torn = false;
+    } catch {
+      this.#torn = true;
+    }
+  }
+
+  // Never append after a partial line: retry the truncation first, and refuse to write while it fails.
+  #repair(): void {
+    if (!this.#torn) return;
+    try {
+      ftruncateSync(this.fd, this.bytes);
+    } catch (err) {
+      throw auditError('truncate after a failed write', err);
+    }
+    this.#torn = false;
+  }
+}

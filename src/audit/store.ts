@@ -1,0 +1,302 @@
+// SealedLog: the append-only, Merkle-sealed, checkpointed audit log of docs/audit-log-format.md.
+// Records are encoded at append, written in one write per flush, and hashed into the tree only
+// once written, so a failed write leaves the tree as it was.
+import { mkdirSync } from 'node:fs';
+
+import { PgsealError } from '../errors.js';
+import { Checkpointer, writeLatestCheckpoint } from './checkpointer.js';
+import type { AuditEvent, AuditSink } from './events.js';
+import { recoverLog, type LogRepair } from './log-recovery.js';
+import { leafHash, type MerkleFrontier } from './merkle.js';
+import type { SignerKey } from './note.js';
+import { resolveSettings, type SealedLogOptions, type StoreSettings } from './store-options.js';
+import { TimestampFormatter, encodeRecord, type LogRecord } from './record.js';
+import { SegmentFile, auditError, fsyncDir, segmentName } from './segment.js';
+import { GroupCommit, type CommitCallback } from './store-commit.js';
+
+export type { SealedLogOptions } from './store-options.js';
+
+let segmentOf: (log: SealedLog) => SegmentFile;
+
+/** SealedLog is the audit store: JSON-lines segments, one RFC 9162 tree over all records, signed checkpoints. */
+export class SealedLog implements AuditSink {
+  readonly #o: StoreSettings;
+  readonly #checkpointer: Checkpointer;
+  readonly #frontier: MerkleFrontier;
+  readonly #ts = new TimestampFormatter();
+  #segment!: SegmentFile;
+  #segmentNumber: number;
+  #pending: string[] = [];
+  #nextSeq: number;
+  #lastCheckpoint: number; // seq of the last checkpoint record
+  #unpublished: { note: string; size: number } | null = null;
+  #healthy = true;
+  #closed = false;
+  #scheduled = false;
+  readonly #commits = new GroupCommit(
+    (done) => this.#segment.syncAsync(done),
+    (err, more) => {
+      if (err !== null) this.#healthy = false;
+      if (more) this.#schedule();
+    },
+  );
+  readonly #timer: NodeJS.Timeout;
+
+  static {
+    segmentOf = (log) => log.#segment;
+  }
+
+  private constructor(o: StoreSettings, signer: SignerKey) {
+    this.#o = o;
+    this.#checkpointer = new Checkpointer(o.origin, signer);
+    try {
+      mkdirSync(o.dir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw auditError(`create ${o.dir}`, err);
+    }
+    const recovered = recoverLog(o.dir, o.origin);
+    this.#frontier = recovered.frontier;
+    this.#nextSeq = recovered.frontier.size;
+    this.#segmentNumber = recovered.segment - 1;
+    this.#lastCheckpoint = recovered.lastCheckpoint;
+    this.#startRun(recovered.repairs);
+    this.#timer = setInterval(() => this.#onTimer(), o.checkpointMs).unref();
+  }
+
+  /** open recovers the log in o.dir (throws audit_error on corruption) and starts a new segment for this run. */
+  static open(o: SealedLogOptions): SealedLog {
+    return new SealedLog(resolveSettings(o), o.signer);
+  }
+
+  /** healthy is false after a failed write, until a write succeeds. */
+  get healthy(): boolean {
+    return this.#healthy;
+  }
+
+  /** size is the number of records written: the tree size. */
+  get size(): number {
+    return this.#frontier.size;
+  }
+
+  /** root returns the root hash of the records written so far. */
+  root(): Buffer {
+    return this.#frontier.root();
+  }
+
+  /** append assigns the event its seq and ts, buffers its line and schedules a write for the end of this event-loop turn. */
+  append(event: AuditEvent): void {
+    this.#push(event);
+    this.#schedule();
+  }
+
+  /** flush writes every buffered line in one write (and fdatasyncs with durability fsync); throws audit_error on failure. */
+  flush(): void {
+    if (this.#closed) {
+      if (this.#pending.length > 0) throw closedError();
+      return;
+    }
+    this.#drain();
+    if (this.#o.durability === 'fsync') this.#syncNow();
+  }
+
+  /** commit calls cb once the records appended so far are written (os) or on disk (fsync: one fdatasync per batch). */
+  commit(cb: CommitCallback): void {
+    if (this.#o.durability === 'os' || this.#closed) {
+      let error: Error | null = null;
+      try {
+        this.flush();
+      } catch (err) {
+        error = err as Error;
+      }
+      cb(error);
+      return;
+    }
+    this.#commits.add(cb);
+    this.#schedule();
+  }
+
+  /** checkpoint writes a checkpoint record now, after every buffered record, and returns its signed note. */
+  checkpoint(): string {
+    if (this.#closed) throw closedError();
+    return this.#checkpointNow();
+  }
+
+  /** rotateKey appends key.rotate for next and checkpoints at once: signed by both keys, after which the old key is erased. */
+  rotateKey(next: SignerKey): void {
+    if (this.#closed) throw closedError();
+    this.#push(this.#checkpointer.beginRotation(next));
+    this.#checkpointNow();
+  }
+
+  /** close writes a final checkpoint as the last record, flushes, fsyncs file and directory and closes. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    clearInterval(this.#timer);
+    let error: Error | null = null;
+    try {
+      if (this.#recordsSinceCheckpoint() > 0) this.#checkpointNow();
+      this.#writeBatch(); // a checkpoint whose write had failed is still buffered
+      this.#publish();
+      this.#segment.fsyncSync();
+      fsyncDir(this.#o.dir);
+    } catch (err) {
+      error = auditError('close', err);
+    } finally {
+      this.#closed = true;
+      this.#segment.close();
+      this.#commits.answer(error);
+    }
+    if (error !== null) throw error;
+  }
+
+  // Opening a run: a new segment whose first record is segment.start "start", then one log.repair per repair.
+  #startRun(repairs: LogRepair[]): void {
+    try {
+      this.#startSegment('start');
+      for (const r of repairs) this.#push({ type: 'log.repair', ...r });
+      this.#writeBatch();
+      if (this.#o.durability === 'fsync') this.#syncNow();
+    } catch (err) {
+      this.#segment?.close();
+      throw auditError('open', err);
+    }
+  }
+
+  #push(record: LogRecord): void {
+    if (this.#closed) throw closedError();
+    const seq = this.#nextSeq;
+    this.#pending.push(encodeRecord(seq, this.#ts.format(this.#o.clock.nowMicros()), record));
+    this.#nextSeq = seq + 1;
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => this.#tick());
+  }
+
+  // End of an event-loop turn: hand the turn's records to the kernel; with fsync, start a group commit.
+  #tick(): void {
+    this.#scheduled = false;
+    if (this.#closed) return;
+    try {
+      this.#drain();
+    } catch (err) {
+      this.#commits.answer(err as Error); // otherwise reported through `healthy` and the next flush
+      return;
+    }
+    if (this.#o.durability === 'fsync') this.#commits.start();
+  }
+
+  // Write what is buffered, then seal by count and rotate by size or age.
+  #drain(): void {
+    this.#writeBatch();
+    this.#publish();
+    if (this.#recordsSinceCheckpoint() >= this.#o.checkpointEvery) this.#checkpointNow();
+    this.#rotateIfDue();
+  }
+
+  // One write for the whole buffer; only then are the lines hashed into the tree.
+  #writeBatch(): void {
+    const lines = this.#pending;
+    if (lines.length === 0) return;
+    const data = Buffer.from(`${lines.join('\n')}\n`);
+    try {
+      this.#segment.write(data);
+    } catch (err) {
+      this.#healthy = false;
+      throw auditError('write', err);
+    }
+    this.#pending = [];
+    this.#healthy = true;
+    for (let start = 0; start < data.length; ) {
+      const end = data.indexOf(0x0a, start); // JSON.stringify escapes every newline inside a record
+      this.#frontier.append(leafHash(data.subarray(start, end)));
+      start = end + 1;
+    }
+  }
+
+  #syncNow(): void {
+    try {
+      this.#segment.syncSync();
+    } catch (err) {
+      this.#healthy = false;
+      throw err;
+    }
+  }
+
+  // The checkpoint record's tree_size is its own seq: it covers every record before it.
+  #checkpointNow(): string {
+    this.#writeBatch();
+    const size = this.#frontier.size;
+    const root = this.#frontier.root();
+    const note = this.#checkpointer.sign(size, root);
+    this.#push({ type: 'checkpoint', tree_size: size, root: root.toString('base64'), note });
+    this.#lastCheckpoint = size;
+    this.#unpublished = { note, size };
+    this.#writeBatch();
+    this.#publish();
+    return note;
+  }
+
+  // Once its record is written (and, with fsync, on disk), a checkpoint replaces checkpoint.latest.
+  #publish(): void {
+    const p = this.#unpublished;
+    if (p === null || this.#frontier.size <= p.size) return;
+    this.#unpublished = null;
+    const durable = this.#o.durability === 'fsync';
+    if (durable) this.#syncNow();
+    writeLatestCheckpoint(this.#o.dir, p.note, durable);
+    this.#o.onCheckpoint?.(p.note, p.size);
+  }
+
+  #recordsSinceCheckpoint(): number {
+    return this.#nextSeq - this.#lastCheckpoint - 1;
+  }
+
+  #rotateIfDue(): void {
+    const seg = this.#segment;
+    const ageMs = (this.#o.clock.nowMicros() - seg.startedMicros) / 1000;
+    if (this.#pending.length > 0 || (seg.bytes < this.#o.segmentMaxBytes && ageMs < this.#o.segmentMaxMs)) return;
+    try {
+      this.#startSegment('rotate');
+    } catch (err) {
+      this.#healthy = false; // records keep going to the old segment; the next flush tries again
+      throw err;
+    }
+    this.#writeBatch();
+  }
+
+  // A new segment starts at a record boundary with everything before it written, so its frontier is exact.
+  #startSegment(reason: 'start' | 'rotate'): void {
+    const old = this.#segment as SegmentFile | undefined;
+    const durable = this.#o.durability === 'fsync';
+    if (durable && old !== undefined) this.#syncNow();
+    const seq = this.#nextSeq;
+    this.#segment = SegmentFile.create(this.#o.dir, segmentName(seq), this.#o.clock.nowMicros());
+    old?.close();
+    this.#segmentNumber += 1;
+    if (durable) fsyncDir(this.#o.dir);
+    const frontier = this.#frontier.toJSON().hashes;
+    this.#push({ type: 'segment.start', segment: this.#segmentNumber, origin: this.#o.origin, tree_size: seq, frontier, reason });
+  }
+
+  #onTimer(): void {
+    if (this.#closed) return;
+    try {
+      if (this.#recordsSinceCheckpoint() > 0) this.#checkpointNow();
+      this.#rotateIfDue();
+    } catch {
+      // a failed write is reported through `healthy` and the next flush
+    }
+  }
+}
+
+/** segmentFileForTest exposes the open segment so tests can substitute a failing descriptor. */
+export function segmentFileForTest(log: SealedLog): SegmentFile {
+  return segmentOf(log);
+}
+
+function closedError(): PgsealError {
+  return new PgsealError('audit_error', 'audit log is closed');
+}

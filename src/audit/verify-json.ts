@@ -1,0 +1,171 @@
+// Byte-level checks of a record line (docs/audit-log-format.md §Records) without building
+// objects: the fixed `{"seq":N,"ts":"…","type":"…"` head, and JSON validity of the whole line in
+// the compact form JSON.stringify writes (no whitespace outside strings). This is the verifier's
+// hot path: JSON.parse would cost more than hashing; records the verifier must read are parsed.
+
+/** RecordHead is what every line starts with. */
+export type RecordHead = { seq: number; type: string };
+
+const Q = 0x22; // "
+const COLON = 0x3a;
+const COMMA = 0x2c;
+const LBRACE = 0x7b;
+const RBRACE = 0x7d;
+const LBRACKET = 0x5b;
+const RBRACKET = 0x5d;
+const BACKSLASH = 0x5c;
+const MAX_DEPTH = 64;
+const SEQ_PREFIX = Buffer.from('{"seq":');
+const TS_PREFIX = Buffer.from(',"ts":"');
+const TYPE_PREFIX = Buffer.from('","type":"');
+// ts is RFC 3339 UTC with six fractional digits: YYYY-MM-DDTHH:MM:SS.ffffffZ ('d' marks a digit).
+const TS_PATTERN = Buffer.from('dddd-dd-ddTdd:dd:dd.ddddddZ');
+const D = 0x64;
+const stack = new Uint8Array(MAX_DEPTH); // isCompactJson's container stack (1: object, 2: array); it never re-enters
+
+/** parseRecordHead reads seq and type from the line's fixed head, or returns why the head is malformed. */
+export function parseRecordHead(line: Buffer): RecordHead | string {
+  if (!startsWith(line, SEQ_PREFIX, 0)) return 'line does not start with {"seq":';
+  let i = SEQ_PREFIX.length;
+  const digits = i;
+  let seq = 0;
+  while (i < line.length && isDigit(line[i]!)) seq = seq * 10 + (line[i++]! - 0x30);
+  const n = i - digits;
+  if (n === 0 || n > 16 || (n > 1 && line[digits] === 0x30) || !Number.isSafeInteger(seq)) return 'seq is not a canonical non-negative integer';
+  if (!startsWith(line, TS_PREFIX, i)) return 'ts does not follow seq';
+  i += TS_PREFIX.length;
+  for (let k = 0; k < TS_PATTERN.length; k++, i++) {
+    const want = TS_PATTERN[k]!;
+    const got = line[i];
+    if (got === undefined || (want === D ? !isDigit(got) : got !== want)) return 'ts is not RFC 3339 UTC with six fractional digits';
+  }
+  if (!startsWith(line, TYPE_PREFIX, i)) return 'type does not follow ts';
+  i += TYPE_PREFIX.length;
+  const start = i;
+  while (i < line.length && isTypeChar(line[i]!)) i++;
+  if (i === start || line[i] !== Q || (line[i + 1] !== COMMA && line[i + 1] !== RBRACE)) return 'type is not a record type name';
+  return { seq, type: line.toString('latin1', start, i) };
+}
+
+/** isCompactJson reports whether line is one JSON value with no whitespace outside strings (UTF-8 is checked separately). */
+export function isCompactJson(line: Uint8Array): boolean {
+  const n = line.length;
+  let depth = 0;
+  let i = 0;
+  // 0: a value is expected; 1: a key or '}' (just after '{'); 2: ',' or a closing bracket; 3: a key (after ',').
+  let state = 0;
+  while (i < n) {
+    const c = line[i]!;
+    if (state === 0) {
+      if (c === Q) {
+        i = skipString(line, i + 1);
+      } else if (c === LBRACE || c === LBRACKET) {
+        if (depth === MAX_DEPTH) return false;
+        stack[depth++] = c === LBRACE ? 1 : 2;
+        i++;
+        if (c === LBRACE) {
+          state = 1;
+          continue;
+        }
+        if (line[i] === RBRACKET) {
+          depth--;
+          i++;
+        } else {
+          continue; // state stays 0: the array's first value
+        }
+      } else {
+        i = skipLiteral(line, i);
+      }
+      if (i < 0) return false;
+      state = 2;
+      if (depth === 0) return i === n;
+    } else if (state === 1 || state === 3) {
+      if (c === RBRACE && state === 1) {
+        depth--;
+        i++;
+        state = 2;
+        if (depth === 0) return i === n;
+        continue;
+      }
+      if (c !== Q) return false;
+      i = skipString(line, i + 1);
+      if (i < 0 || line[i] !== COLON) return false;
+      i++;
+      state = 0;
+    } else {
+      const top = stack[depth - 1];
+      if (c === COMMA) {
+        state = top === 1 ? 3 : 0;
+        i++;
+      } else if ((c === RBRACE && top === 1) || (c === RBRACKET && top === 2)) {
+        depth--;
+        i++;
+        if (depth === 0) return i === n;
+      } else {
+        return false;
+      }
+    }
+  }
+  return false;
+}
+
+// After the opening quote: returns the index after the closing quote, or -1. RFC 8259 §7.
+function skipString(b: Uint8Array, i: number): number {
+  const n = b.length;
+  while (i < n) {
+    const c = b[i++]!;
+    if (c === Q) return i;
+    if (c < 0x20) return -1;
+    if (c === BACKSLASH) {
+      const e = b[i++];
+      if (e === 0x75) {
+        for (let k = 0; k < 4; k++) if (!isHex(b[i++])) return -1;
+      } else if (e !== Q && e !== BACKSLASH && e !== 0x2f && e !== 0x62 && e !== 0x66 && e !== 0x6e && e !== 0x72 && e !== 0x74) {
+        return -1;
+      }
+    }
+  }
+  return -1;
+}
+
+// A number (RFC 8259 §6), true, false or null: returns the index after it, or -1.
+function skipLiteral(b: Uint8Array, i: number): number {
+  const c = b[i];
+  if (c === 0x74) return word(b, i, 'true');
+  if (c === 0x66) return word(b, i, 'false');
+  if (c === 0x6e) return word(b, i, 'null');
+  if (c === 0x2d) i++;
+  if (b[i] === 0x30) i++;
+  else if (isDigit19(b[i])) while (isDigit(b[i])) i++;
+  else return -1;
+  if (b[i] === 0x2e) {
+    i++;
+    if (!isDigit(b[i])) return -1;
+    while (isDigit(b[i])) i++;
+  }
+  if (b[i] === 0x65 || b[i] === 0x45) {
+    i++;
+    if (b[i] === 0x2b || b[i] === 0x2d) i++;
+    if (!isDigit(b[i])) return -1;
+    while (isDigit(b[i])) i++;
+  }
+  return i;
+}
+
+function word(b: Uint8Array, i: number, w: string): number {
+  for (let k = 0; k < w.length; k++) if (b[i + k] !== w.charCodeAt(k)) return -1;
+  return i + w.length;
+}
+
+function startsWith(line: Buffer, prefix: Buffer, at: number): boolean {
+  if (line.length < at + prefix.length) return false;
+  for (let k = 0; k < prefix.length; k++) if (line[at + k] !== prefix[k]) return false;
+  return true;
+}
+
+const isDigit = (c: number | undefined): boolean => c !== undefined && c >= 0x30 && c <= 0x39;
+const isDigit19 = (c: number | undefined): boolean => c !== undefined && c >= 0x31 && c <= 0x39;
+const isHex = (c: number | undefined): boolean =>
+  c !== undefined && ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66));
+// Record type names: lowercase letters, '.' and '_' (session.start, key.rotate, ...).
+const isTypeChar = (c: number): boolean => (c >= 0x61 && c <= 0x7a) || c === 0x2e || c === 0x5f;

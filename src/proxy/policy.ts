@@ -1,0 +1,141 @@
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type tls from 'node:tls';
+import { parseIdentMap, parseScramClientKey, parseUserlist, tlsServerEndPoint, type ScramClientKey } from '../auth/index.js';
+import { splitHostPort, type Config } from '../config/index.js';
+import { PgsealError } from '../errors.js';
+import { AuthQuerySource, chainSources } from './auth-query.js';
+import type { VerifierSource } from './client-auth.js';
+import type { CertificatePolicy, IdentitySource } from './client-identity.js';
+import { UpstreamCertificateMinter } from './upstream-cert.js';
+import type { UpstreamTarget } from './upstream-connect.js';
+
+/** ProxySettings are the parts of the configuration a session reads. */
+export type ProxySettings = {
+  allowPlaintext: boolean;
+  directTls: boolean;
+  startupTimeoutMs: number;
+  maxMessageBytes: number;
+  maxClients: number;
+  allowReplication: boolean;
+  paramPolicy: { maxBytes: number; redact: boolean };
+  authMethod: 'scram' | 'certificate';
+  identitySource: IdentitySource;
+};
+
+/**
+ * Policy is everything loaded from the configuration and the files it names. A session
+ * reads the policy current when it starts; SIGHUP builds a new one and swaps it in only
+ * when every file loaded.
+ */
+export type Policy = {
+  settings: ProxySettings;
+  upstream: UpstreamTarget;
+  tlsOptions: tls.TlsOptions;
+  /** channelBinding is tls-server-end-point of pgseal's own certificate, or null when -PLUS cannot be offered. */
+  channelBinding: Buffer | null;
+  verifiers: VerifierSource;
+  certificates: CertificatePolicy;
+  /** upstreamKeys are SCRAM client keys for certificate logins (auth.credentials_file). */
+  upstreamKeys: Map<string, ScramClientKey>;
+  minter: UpstreamCertificateMinter | null;
+};
+
+/** loadPolicy validates and loads every file the configuration names; it throws rather than half-load. */
+export function loadPolicy(c: Config): Policy {
+  const up = splitHostPort(c.upstream.address);
+  const cert = readOrThrow(c.tls.cert, 'tls.cert');
+  const upstream: UpstreamTarget = {
+    host: up.host,
+    port: up.port,
+    tlsMode: c.upstream.tls,
+    ca: c.upstream.ca ? readOrThrow(c.upstream.ca, 'upstream.ca') : undefined,
+    serverName: c.upstream.server_name ?? up.host,
+    connectTimeoutMs: c.upstream.connect_timeout_ms,
+  };
+  return {
+    settings: {
+      allowPlaintext: c.tls.allow_plaintext,
+      directTls: c.tls.direct_tls,
+      startupTimeoutMs: c.limits.startup_timeout_ms,
+      maxMessageBytes: c.limits.max_message_bytes,
+      maxClients: c.limits.max_clients,
+      allowReplication: c.limits.allow_replication,
+      paramPolicy: { maxBytes: c.audit.max_param_bytes, redact: c.audit.redact_params },
+      authMethod: c.auth.method,
+      identitySource: c.tls.identity,
+    },
+    upstream,
+    tlsOptions: {
+      cert,
+      key: readOrThrow(c.tls.key, 'tls.key'),
+      ca: readOrThrow(c.tls.ca, 'tls.ca'),
+      ...(c.tls.crl ? { crl: readOrThrow(c.tls.crl, 'tls.crl') } : {}),
+      minVersion: c.tls.min_version,
+      requestCert: c.tls.client_cert !== 'none' || c.auth.method === 'certificate',
+      ALPNProtocols: ['postgresql'],
+      handshakeTimeout: c.limits.startup_timeout_ms,
+    },
+    channelBinding: endPointOf(cert),
+    verifiers: loadVerifiers(c, upstream),
+    certificates: {
+      mode: c.auth.method === 'certificate' ? 'require' : c.tls.client_cert,
+      rules: c.mapping.file ? parseIdentMap(readOrThrow(c.mapping.file, 'mapping.file').toString('utf8')) : [],
+      mapConfigured: c.mapping.file !== undefined,
+      useCertificateRoles: c.mapping.certificate_roles,
+    },
+    upstreamKeys: loadClientKeys(c.auth.credentials_file, 'auth.credentials_file'),
+    minter: c.auth.upstream_cert
+      ? new UpstreamCertificateMinter(
+          readOrThrow(c.auth.upstream_cert.ca_cert, 'auth.upstream_cert.ca_cert'),
+          readOrThrow(c.auth.upstream_cert.ca_key, 'auth.upstream_cert.ca_key'),
+          c.auth.upstream_cert.validity_minutes,
+        )
+      : null,
+  };
+}
+
+function endPointOf(certPem: Buffer): Buffer | null {
+  try {
+    return tlsServerEndPoint(new X509Certificate(certPem).raw);
+  } catch {
+    return null; // no hash in the signature (Ed25519): SCRAM-SHA-256-PLUS is not offered
+  }
+}
+
+function loadClientKeys(file: string | undefined, key: string): Map<string, ScramClientKey> {
+  const keys = new Map<string, ScramClientKey>();
+  if (!file) return keys;
+  for (const [role, secret] of parseUserlist(readOrThrow(file, key).toString('utf8'))) {
+    try {
+      keys.set(role, parseScramClientKey(secret));
+    } catch {
+      throw new PgsealError('config_invalid', `${key}: the entry for "${role}" is not a SCRAM client key (make one with "pgseal keys client-key")`);
+    }
+  }
+  return keys;
+}
+
+function loadVerifiers(c: Config, upstream: UpstreamTarget): VerifierSource {
+  const sources: VerifierSource[] = [];
+  if (c.auth.auth_file) {
+    const table = parseUserlist(readOrThrow(c.auth.auth_file, 'auth.auth_file').toString('utf8'));
+    sources.push({ secretFor: (role) => table.get(role) });
+  }
+  const q = c.auth.auth_query;
+  if (q) {
+    const keys = loadClientKeys(q.credentials_file, 'auth.auth_query.credentials_file');
+    const key = keys.get(q.role);
+    if (!key) throw new PgsealError('config_invalid', `auth.auth_query.credentials_file: no entry for role "${q.role}"`);
+    sources.push(new AuthQuerySource(upstream, { role: q.role, key, sql: q.sql, database: q.database, cacheMs: q.cache_ms }));
+  }
+  return chainSources(sources);
+}
+
+function readOrThrow(file: string, key: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new PgsealError('config_invalid', `${key}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
