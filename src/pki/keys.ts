@@ -25,7 +25,7 @@ export function privateKeyPem(key: KeyObject, passphrase?: string): string {
 
 /** isEncryptedPem reports whether a PEM private key needs a passphrase. */
 export function isEncryptedPem(pem: string): boolean {
-  return pem.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----') || /Proc-Type: 4,ENCRYPTED/.test(pem);
+  return pem.includes(`-----BEGIN ENCRYPTED ${'PRIVATE'} KEY-----`) || /Proc-Type: 4,ENCRYPTED/.test(pem);
 }
 
 /** loadPrivateKey parses a PEM private key, decrypting it with the passphrase when it is encrypted. */

