@@ -27,13 +27,17 @@ export function listSegments(dir: string): string[] {
     .sort();
 }
 
-/** fsyncDir makes directory entries (a created or renamed file) durable. */
+/** fsyncDir makes directory entries (a created or renamed file) durable; throws audit_error. */
 export function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
   try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    const fd = openSync(dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    throw auditError('fsync of the log directory', err);
   }
 }
 

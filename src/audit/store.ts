@@ -274,11 +274,11 @@ export class SealedLog implements AuditSink {
     if (durable && old !== undefined) this.#syncNow();
     const seq = this.#nextSeq;
     this.#segment = SegmentFile.create(this.#o.dir, segmentName(seq), this.#o.clock.nowMicros());
-    old?.close();
     this.#segmentNumber += 1;
-    if (durable) fsyncDir(this.#o.dir);
     const frontier = this.#frontier.toJSON().hashes;
     this.#push({ type: 'segment.start', segment: this.#segmentNumber, origin: this.#o.origin, tree_size: seq, frontier, reason });
+    old?.close();
+    if (durable) fsyncDir(this.#o.dir);
   }
 
   #onTimer(): void {

@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+
+import { rootFromLeaves } from '../../src/audit/merkle.js';
+import { generateSignerKey } from '../../src/audit/note.js';
+import { SealedLog, segmentFileForTest } from '../../src/audit/store.js';
+import { ORIGIN, checkLog, queryEvent, readLog, segmentNames, tempDir } from './store-helpers.js';
+
+const key = generateSignerKey('pgseal.test');
+const verifiers = [key.verifier()];
+
+function openLog(t: TestContext, durability: 'os' | 'fsync'): { dir: string; log: SealedLog } {
+  const dir = tempDir(t);
+  return { dir, log: SealedLog.open({ dir, origin: ORIGIN, signer: key, durability, checkpointMs: 3_600_000 }) };
+}
+
+// Points the open segment at /dev/full (every write fails with ENOSPC); returns a function that undoes it.
+function diskFull(log: SealedLog): () => void {
+  const segment = segmentFileForTest(log);
+  const real = segment.fd;
+  const full = openSync('/dev/full', 'w');
+  segment.fd = full;
+  return () => {
+    segment.fd = real;
+    closeSync(full);
+  };
+}
+
+test('a failed write throws audit_error, marks the log unhealthy and leaves tree and file unchanged; a later write recovers', (t) => {
+  const { dir, log } = openLog(t, 'os');
+  for (let i = 0; i < 3; i++) log.append(queryEvent(i));
+  log.flush();
+  const [size, root] = [log.size, log.root()];
+  const segment = join(dir, segmentNames(dir)[0]!);
+  const length = statSync(segment).size;
+  const restore = diskFull(log);
+  log.append(queryEvent(3));
+  log.append(queryEvent(4));
+  assert.throws(() => log.flush(), { code: 'audit_error', message: /write failed: ENOSPC/ });
+  assert.equal(log.healthy, false);
+  assert.equal(log.size, size);
+  assert.deepEqual(log.root(), root);
+  assert.throws(() => log.checkpoint(), { code: 'audit_error' });
+  let committed: Error | null | undefined;
+  log.commit((err) => (committed = err));
+  assert.equal((committed as { code?: string } | null | undefined)?.code, 'audit_error');
+  assert.equal(statSync(segment).size, length);
+  restore();
+  log.flush();
+  assert.equal(log.healthy, true);
+  assert.equal(log.size, size + 2);
+  log.close();
+  const { lines, leaves } = checkLog(dir, verifiers);
+  assert.deepEqual(lines.filter((l) => l.record.type === 'query').map((l) => l.record.query), [0, 1, 2, 3, 4]);
+  assert.deepEqual(rootFromLeaves(leaves.slice(0, size)), root);
+});
+
+test('commit with durability fsync: one fdatasync serves every commit queued in the turn, each callback once', async (t) => {
+  const { dir, log } = openLog(t, 'fsync');
+  const segment = segmentFileForTest(log);
+  let syncs = 0;
+  const syncAsync = segment.syncAsync.bind(segment);
+  segment.syncAsync = (cb) => {
+    syncs++;
+    syncAsync(cb);
+  };
+  const batch = async (from: number, n: number): Promise<Array<Error | null>> => {
+    const results = Array.from({ length: n }, (_, i) =>
+      new Promise<Error | null>((resolve) => {
+        log.append(queryEvent(from + i));
+        log.commit((err) => {
+          // the record is in the file by the time its commit is answered
+          assert.ok(readLog(dir).some((l) => l.record.type === 'query' && l.record.query === from + i));
+          resolve(err);
+        });
+      }),
+    );
+    return Promise.all(results);
+  };
+  assert.deepEqual(await batch(0, 5), [null, null, null, null, null]);
+  assert.equal(syncs, 1);
+  assert.deepEqual(await batch(5, 3), [null, null, null]);
+  assert.equal(syncs, 2);
+  log.close();
+  assert.equal(checkLog(dir, verifiers).lines.length, 10); // segment.start, 8 queries, final checkpoint
+});
+
+test('commit with durability fsync reports a failed write to every waiting callback', async (t) => {
+  const { log } = openLog(t, 'fsync');
+  const restore = diskFull(log);
+  const commit = () => new Promise<Error | null>((resolve) => log.commit(resolve));
+  log.append(queryEvent(1));
+  const results = await Promise.all([commit(), commit()]);
+  for (const err of results) assert.equal((err as { code?: string } | null)?.code, 'audit_error');
+  assert.equal(log.healthy, false);
+  restore();
+  assert.equal(await commit(), null);
+  assert.equal(log.healthy, true);
+  log.close();
+});
+
+test('commit with durability os answers synchronously; close answers commits still waiting for fsync', (t) => {
+  const os = openLog(t, 'os').log;
+  let answered: Error | null | undefined;
+  os.append(queryEvent(1));
+  os.commit((err) => (answered = err));
+  assert.equal(answered, null);
+  os.close();
+
+  const { dir, log } = openLog(t, 'fsync');
+  const answers: Array<Error | null> = [];
+  log.append(queryEvent(2));
+  log.commit((err) => answers.push(err));
+  log.commit((err) => answers.push(err));
+  log.close();
+  assert.deepEqual(answers, [null, null]);
+  assert.ok(readFileSync(join(dir, segmentNames(dir)[0]!), 'utf8').includes('"query":2'));
+});

@@ -1,0 +1,230 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+
+import { openCheckpoint } from '../../src/audit/checkpoint.js';
+import { formatTimestamp } from '../../src/audit/clock.js';
+import type { AuditEvent } from '../../src/audit/events.js';
+import { rootFromLeaves } from '../../src/audit/merkle.js';
+import { generateSignerKey } from '../../src/audit/note.js';
+import { TimestampFormatter } from '../../src/audit/record.js';
+import { SealedLog } from '../../src/audit/store.js';
+import { FakeClock, ORIGIN, checkLog, queryEvent, readLog, segmentNames, tempDir, waitFor } from './store-helpers.js';
+
+const key = generateSignerKey('pgseal.test');
+const verifiers = [key.verifier()];
+const QUIET = { checkpointMs: 3_600_000 }; // no timer checkpoints unless a test wants them
+
+test('records are JSON.stringify lines with the contract key order, whatever the event key order', (t) => {
+  const dir = tempDir(t);
+  const clock = new FakeClock();
+  const log = SealedLog.open({ dir, origin: ORIGIN, signer: key, clock, ...QUIET });
+  const client = { port: 5432, address: '10.0.0.1' } as { address: string; port: number };
+  const events = [
+    { upstream: 'db:5432', type: 'session.start', session: 'a', client, tls: { cipher: 'C', version: 'TLSv1.3', direct: false, alpn: null },
+      certificate: { identity: 'i', serial: '01', subject: 'CN=x', fingerprint: 'ff' }, user: 'u', database: 'd', application_name: 'psql',
+      auth_method: 'scram-sha-256' },
+    { type: 'session.reject', reason: 'r', sqlstate: '28000', database: null, user: null, certificate: null, client, session: 'b' },
+    { type: 'auth.failure', certificate: { fingerprint: 'ee', identity: 'j', subject: 'CN=y', serial: '02' }, session: 'c', client, user: 'u',
+      database: 'd', sqlstate: '28P01', reason: 'bad' },
+    queryEvent(1),
+    { sql: 'SELECT 1', protocol: 'simple', query: 2, session: 'a', type: 'query' },
+    { type: 'result', duration_us: 9, message: 'm', sqlstate: '42P01', rows: 0, tags: [], status: 'error', query: 2, session: 'a' },
+    { type: 'result', session: 'a', query: 1, status: 'ok', tags: ['SELECT 1'], rows: 1, duration_us: 5, extra: 'dropped' },
+    { messages: 3, bytes: 10, direction: 'in', query: 3, session: 'a', type: 'copy' },
+    { matched: true, client, session: null, type: 'cancel' },
+    { type: 'session.end', duration_us: 1, bytes_from_server: 2, bytes_from_client: 3, errors: 4, queries: 5, reason: 'terminate', session: 'a' },
+  ] as AuditEvent[];
+  for (const e of events) log.append(e);
+  log.flush();
+  const ts = formatTimestamp(clock.micros);
+  const c = { address: '10.0.0.1', port: 5432 };
+  const expected = [
+    { seq: 0, ts, type: 'segment.start', segment: 0, origin: ORIGIN, tree_size: 0, frontier: [], reason: 'start' },
+    { seq: 1, ts, type: 'session.start', session: 'a', client: c, tls: { version: 'TLSv1.3', cipher: 'C', alpn: null, direct: false },
+      certificate: { subject: 'CN=x', serial: '01', fingerprint: 'ff', identity: 'i' }, user: 'u', database: 'd', application_name: 'psql',
+      auth_method: 'scram-sha-256', upstream: 'db:5432' },
+    { seq: 2, ts, type: 'session.reject', session: 'b', client: c, certificate: null, user: null, database: null, sqlstate: '28000', reason: 'r' },
+    { seq: 3, ts, type: 'auth.failure', session: 'c', client: c, certificate: { subject: 'CN=y', serial: '02', fingerprint: 'ee', identity: 'j' },
+      user: 'u', database: 'd', sqlstate: '28P01', reason: 'bad' },
+    { seq: 4, ts, type: 'query', session: 's1', query: 1, protocol: 'extended', sql: 'SELECT 1',
+      params: [{ format: 'text', value: 'v1' }, { format: 'null' }] },
+    { seq: 5, ts, type: 'query', session: 'a', query: 2, protocol: 'simple', sql: 'SELECT 1' },
+    { seq: 6, ts, type: 'result', session: 'a', query: 2, status: 'error', tags: [], rows: 0, sqlstate: '42P01', message: 'm', duration_us: 9 },
+    { seq: 7, ts, type: 'result', session: 'a', query: 1, status: 'ok', tags: ['SELECT 1'], rows: 1, duration_us: 5 },
+    { seq: 8, ts, type: 'copy', session: 'a', query: 3, direction: 'in', bytes: 10, messages: 3 },
+    { seq: 9, ts, type: 'cancel', session: null, client: c, matched: true },
+    { seq: 10, ts, type: 'session.end', session: 'a', reason: 'terminate', queries: 5, errors: 4, bytes_from_client: 3,
+      bytes_from_server: 2, duration_us: 1 },
+  ];
+  assert.deepEqual(readLog(dir).map((l) => l.text), expected.map((e) => JSON.stringify(e)));
+  log.close();
+});
+
+test('TimestampFormatter agrees with formatTimestamp across second boundaries', () => {
+  const f = new TimestampFormatter();
+  const base = Date.UTC(2026, 10, 26, 23, 59, 58) * 1000;
+  for (const micros of [base, base + 1, base + 999_999, base + 1_000_000, base + 1_000_001, base + 2_500_000, base + 123, 0, 1]) {
+    assert.equal(f.format(micros), formatTimestamp(micros), String(micros));
+  }
+});
+
+test('the tree recomputed from the files matches every checkpoint, segment.start, root() and checkpoint.latest', (t) => {
+  const dir = tempDir(t);
+  const seen: Array<[string, number]> = [];
+  const log = SealedLog.open({ dir, origin: ORIGIN, signer: key, checkpointEvery: 7, onCheckpoint: (n, s) => seen.push([n, s]), ...QUIET });
+  for (let i = 0; i < 50; i++) {
+    log.append(queryEvent(i));
+    if (i % 3 === 0) log.flush();
+    if (i === 20) log.checkpoint();
+  }
+  log.flush();
+  const { lines, leaves } = checkLog(dir, verifiers);
+  assert.equal(log.size, lines.length);
+  assert.deepEqual(log.root(), rootFromLeaves(leaves));
+  log.close();
+  const { checkpoints } = checkLog(dir, verifiers);
+  assert.ok(checkpoints.length >= 6, `${checkpoints.length} checkpoints`);
+  assert.deepEqual(seen, checkpoints.map((c) => [c.record.note, c.record.tree_size]));
+  assert.equal(readFileSync(join(dir, 'checkpoint.latest'), 'utf8'), checkpoints.at(-1)!.record.note);
+});
+
+test('checkpoint cadence by count: one checkpoint per checkpointEvery records, checked after each flush', (t) => {
+  const dir = tempDir(t);
+  const log = SealedLog.open({ dir, origin: ORIGIN, signer: key, checkpointEvery: 10, ...QUIET });
+  for (let i = 0; i < 35; i++) {
+    log.append(queryEvent(i));
+    log.flush();
+  }
+  const seqs = () => checkLog(dir, verifiers).checkpoints.map((c) => c.record.seq);
+  // seq 0 is segment.start; each checkpoint covers the 10 records after the previous one.
+  assert.deepEqual(seqs(), [10, 21, 32]);
+  for (let i = 0; i < 25; i++) log.append(queryEvent(i)); // one flush: one checkpoint after it
+  log.flush();
+  assert.deepEqual(seqs(), [10, 21, 32, 64]);
+  log.close();
+});
+
+test('checkpoint cadence by time: the timer seals new records within checkpointMs', async (t) => {
+  const dir = tempDir(t);
+  const seen: number[] = [];
+  const onCheckpoint = (_note: string, size: number) => seen.push(size);
+  const log = SealedLog.open({ dir, origin: ORIGIN, signer: key, checkpointMs: 20, checkpointEvery: 1_000_000, onCheckpoint });
+  for (let i = 0; i < 3; i++) log.append(queryEvent(i));
+  log.flush();
+  const latest = join(dir, 'checkpoint.latest');
+  await waitFor(() => existsSync(latest), 'checkpoint.latest');
+  const note = readFileSync(latest, 'utf8');
+  assert.equal(openCheckpoint(note, verifiers, ORIGIN).checkpoint.size, 4);
+  assert.equal(seen[0], 4);
+  assert.deepEqual(checkLog(dir, verifiers).checkpoints[0]!.record.note, note);
+  log.close();
+});
+
+test('checkpoint cadence by time: no timer checkpoint unless records were added since the last one', (t) => {
+  t.mock.timers.enable({ apis: ['setInterval'] });
+  const dir = tempDir(t);
+  const seen: number[] = [];
+  const log = SealedLog.open({ dir, origin: ORIGIN, signer: key, checkpointMs: 20, onCheckpoint: (_n, s) => seen.push(s) });
+  t.mock.timers.tick(20);
+  assert.deepEqual(seen, [1]); // segment.start sealed
+  t.mock.timers.tick(100);
+  assert.deepEqual(seen, [1]); // the checkpoint record alone is not worth another
+  log.append(queryEvent(1));
+  log.flush();
+  t.mock.timers.tick(19);
+  assert.deepEqual(seen, [1]);
+  t.mock.timers.tick(1);
+  assert.deepEqual(seen, [1, 3]);
+  log.close();
+  assert.deepEqual(checkLog(dir, verifiers).checkpoints.map((c) => c.record.seq), [1, 3]);
+});
+
+test('segments rotate by size; each segment.start carries the recomputed frontier', (t) => {
+  const dir = tempDir(t);
+  const log = SealedLog.open({ dir, origin: ORIGIN, signer: key, segmentMaxBytes: 1500, checkpointEvery: 6, ...QUIET });
+  for (let i = 0; i < 40; i++) {
+    log.append(queryEvent(i));
+    log.flush();
+  }
+  log.close();
+  const { lines } = checkLog(dir, verifiers); // frontier and tree_size of every segment.start
+  const names = segmentNames(dir);
+  assert.ok(names.length >= 4, `${names.length} segments`);
+  const starts = lines.filter((l) => l.record.type === 'segment.start');
+  assert.deepEqual(starts.map((l) => l.record.reason), ['start', ...names.slice(1).map(() => 'rotate')]);
+  for (const name of names.slice(0, -1)) assert.ok(statSync(join(dir, name)).size >= 1500, name);
+});
+
+test('segments rotate by age after the write that found them old', (t) => {
+  const dir = tempDir(t);
+  const clock = new FakeClock();
+  const log = SealedLog.open({ dir, origin: ORIGIN, signer: key, clock, segmentMaxMs: 60_000, ...QUIET });
+  log.append(queryEvent(1));
+  log.flush();
+  clock.advance(59_000);
+  log.append(queryEvent(2));
+  log.flush();
+  assert.equal(segmentNames(dir).length, 1);
+  clock.advance(2_000);
+  log.append(queryEvent(3));
+  log.flush();
+  assert.deepEqual(segmentNames(dir), ['seg-00000000000000000000.jsonl', 'seg-00000000000000000004.jsonl']);
+  log.close();
+  const { lines } = checkLog(dir, verifiers);
+  assert.equal(lines[3]!.record.sql, 'SELECT 3');
+  assert.equal(lines[3]!.segment, 'seg-00000000000000000000.jsonl');
+  assert.equal(lines[4]!.record.reason, 'rotate');
+});
+
+test('the log directory is 0700, segments 0600 and checkpoint.latest 0644', (t) => {
+  const dir = tempDir(t);
+  const log = SealedLog.open({ dir, origin: ORIGIN, signer: key, ...QUIET });
+  log.close();
+  assert.equal(statSync(dir).mode & 0o777, 0o700);
+  assert.equal(statSync(join(dir, segmentNames(dir)[0]!)).mode & 0o777, 0o600);
+  assert.equal(statSync(join(dir, 'checkpoint.latest')).mode & 0o777, 0o644);
+});
+
+test('close writes a final checkpoint as the last record, once; the closed log refuses records', (t) => {
+  const dir = tempDir(t);
+  const log = SealedLog.open({ dir, origin: ORIGIN, signer: key, ...QUIET });
+  log.append(queryEvent(1));
+  log.close();
+  log.close();
+  const { lines, checkpoints } = checkLog(dir, verifiers);
+  assert.equal(lines.length, 3);
+  assert.equal(lines[2]!.record.type, 'checkpoint');
+  assert.equal(checkpoints.length, 1);
+  assert.throws(() => log.append(queryEvent(2)), { code: 'audit_error', message: /closed/ });
+  assert.throws(() => log.checkpoint(), { code: 'audit_error' });
+  assert.equal(readLog(dir).length, 3);
+});
+
+test('rotateKey: key.rotate, then a checkpoint signed by both keys, then the new key only; the old key is erased', (t) => {
+  const dir = tempDir(t);
+  const oldKey = generateSignerKey('pgseal.test');
+  const newKey = generateSignerKey('pgseal.test');
+  const [oldV, newV] = [oldKey.verifier(), newKey.verifier()];
+  const log = SealedLog.open({ dir, origin: ORIGIN, signer: oldKey, ...QUIET });
+  log.append(queryEvent(1));
+  log.checkpoint();
+  log.append(queryEvent(2));
+  log.rotateKey(newKey);
+  log.append(queryEvent(3));
+  log.close();
+  const { lines, checkpoints } = checkLog(dir, [oldV, newV]);
+  const rotate = lines.find((l) => l.record.type === 'key.rotate')!;
+  assert.deepEqual(Object.keys(rotate.record), ['seq', 'ts', 'type', 'new_key', 'old_key_id']);
+  assert.equal(rotate.record.new_key, newV.toString());
+  assert.equal(rotate.record.old_key_id, oldKey.keyId.toString(16).padStart(8, '0'));
+  const [before, dual, after] = checkpoints.map((c) => c.record.note as string);
+  assert.equal(checkpoints.length, 3);
+  assert.equal(checkpoints[1]!.record.seq, (rotate.record.seq as number) + 1);
+  assert.throws(() => openCheckpoint(before!, [newV]), { reason: 'unverified' });
+  assert.equal(openCheckpoint(dual!, [oldV, newV]).verifiedBy.length, 2);
+  assert.throws(() => openCheckpoint(after!, [oldV]), { reason: 'unverified' });
+  assert.equal(openCheckpoint(after!, [newV]).verifiedBy.length, 1);
+  assert.throws(() => oldKey.sign(Buffer.from('x')), { reason: 'erased_key' });
+});
