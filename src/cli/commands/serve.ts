@@ -1,6 +1,11 @@
+import { readFileSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
-import { JsonlSink } from '../../audit/jsonl-sink.js';
-import { loadConfig, splitHostPort } from '../../config/index.js';
+import type { Logger } from 'pino';
+import { parseSignerKey } from '../../audit/note.js';
+import { NullSink } from '../../audit/null-sink.js';
+import { SealedLog } from '../../audit/store.js';
+import { loadConfig, splitHostPort, type Config } from '../../config/index.js';
+import { PgsealError } from '../../errors.js';
 import { createLogger } from '../../log.js';
 import { ProxyServer } from '../../proxy/index.js';
 
@@ -13,10 +18,10 @@ export function register(program: Command): void {
     .action(async (opts: { config: string }) => {
       const config = loadConfig(opts.config);
       const log = createLogger(config.log.level);
-      const sink = new JsonlSink(config.audit.dir);
+      const sink = openAuditLog(config, log);
       const server = new ProxyServer(config, sink, log);
       const port = await server.listen();
-      log.info({ listen: `${splitHostPort(config.listen).host}:${port}`, upstream: config.upstream.address }, 'pgseal listening');
+      log.info({ listen: `${splitHostPort(config.listen).host}:${port}`, upstream: config.upstream.address, audit: config.audit.dir }, 'pgseal listening');
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
           log.info({ signal, connections: server.connections }, 'shutting down');
@@ -24,7 +29,11 @@ export function register(program: Command): void {
             .close(config.limits.shutdown_timeout_ms)
             .catch((err) => log.error({ err }, 'error while closing'))
             .finally(() => {
-              sink.close();
+              try {
+                sink.close();
+              } catch (err) {
+                log.error({ reason: (err as Error).message }, 'audit log could not be closed cleanly');
+              }
               log.info('pgseal stopped');
               resolve();
             });
@@ -41,4 +50,33 @@ export function register(program: Command): void {
         process.once('SIGINT', () => stop('SIGINT'));
       });
     });
+}
+
+/** openAuditLog opens the sealed log with the signing key (or, for benchmarks only, no log at all). */
+function openAuditLog(config: Config, log: Logger): SealedLog | NullSink {
+  const a = config.audit;
+  if (!a.enabled) {
+    log.warn('audit.enabled is false: NOTHING IS RECORDED (benchmarking only)');
+    return new NullSink();
+  }
+  let keyText: Buffer;
+  try {
+    keyText = readFileSync(a.key);
+    if ((statSync(a.key).mode & 0o077) !== 0) log.warn({ file: a.key }, 'audit signing key is readable by others; chmod 600 it');
+  } catch (err) {
+    throw new PgsealError('config_invalid', `audit.key: cannot read ${a.key}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const signer = parseSignerKey(keyText);
+  keyText.fill(0);
+  return SealedLog.open({
+    dir: a.dir,
+    origin: a.origin,
+    signer,
+    durability: a.durability,
+    checkpointEvery: a.checkpoint_every,
+    checkpointMs: a.checkpoint_ms,
+    segmentMaxBytes: a.segment_max_bytes,
+    segmentMaxMs: a.segment_max_ms,
+    onCheckpoint: (note, treeSize) => log.info({ tree_size: treeSize, checkpoint: note }, 'audit checkpoint'),
+  });
 }
