@@ -3,6 +3,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile, appendFile } from 'node:fs/p
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
 import { freePort, runCommand, type PgServer } from './postgres.js';
 
 /** CLI is the compiled pgseal entry point. */
@@ -98,7 +99,8 @@ async function launch(dir: string, home: string, configFile: string, port: numbe
     return proc.exitCode;
   };
   process.once('exit', () => proc.kill('SIGKILL'));
-  const auditDir = join(home, 'audit');
+  const cfg = parse(await readFile(configFile, 'utf8')) as { audit: { dir: string } };
+  const auditDir = resolve(home, cfg.audit.dir);
   return {
     port,
     dir,
