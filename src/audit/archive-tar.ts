@@ -140,7 +140,7 @@ export class FileSource implements ByteSource {
 export async function* walkTar(source: ByteSource): AsyncGenerator<TarEntry> {
   let longName: string | undefined; // from a pax 'x' path record or a GNU 'L' entry, for the next entry
   for (;;) {
-    const block = await source.read(BLOCK);
+    const block = await readHeaderBlock(source);
     if (block === null || isZeroBlock(block)) return; // end-of-archive marker (or a bare end of input)
     const header = parseHeader(block, source.position - BLOCK);
     const dataEnd = source.position + header.size;
@@ -165,6 +165,17 @@ export async function* walkTar(source: ByteSource): AsyncGenerator<TarEntry> {
 }
 
 type Header = { name: string; type: string; size: number };
+
+// A header block; input that ends inside the very first one was never a tar archive.
+async function readHeaderBlock(source: ByteSource): Promise<Buffer | null> {
+  const first = source.position === 0;
+  try {
+    return await source.read(BLOCK);
+  } catch (err) {
+    if (first && err instanceof TruncatedError) throw new ArchiveError('not a tar archive (shorter than one header)');
+    throw err;
+  }
+}
 
 // ustar header (POSIX.1 pax "ustar Interchange Format"): name[100]@0, size[12]@124, chksum[8]@148,
 // typeflag@156, magic[6]@257 ("ustar\0" POSIX or "ustar " GNU), prefix[155]@345.
@@ -246,6 +257,8 @@ export function padding(n: number): number {
   return (BLOCK - (n % BLOCK)) % BLOCK;
 }
 
+class TruncatedError extends ArchiveError {}
+
 function truncated(at: number): ArchiveError {
-  return new ArchiveError(`archive is truncated (input ends at byte ${at} of the tar stream)`);
+  return new TruncatedError(`archive is truncated (input ends at byte ${at} of the tar stream)`);
 }

@@ -86,5 +86,6 @@ export function formatReport(r: VerifyReport): string {
 export function formatFault(f: VerifyFault): string {
   const seq = f.seqFrom === f.seqTo ? `seq ${f.seqFrom}` : `seq ${f.seqFrom}..${f.seqTo}`;
   const at = f.detectedAt === undefined ? '' : ` (detected at ${f.detectedAt.segment} line ${f.detectedAt.line})`;
-  return `TAMPERED ${f.kind}: ${f.segment} line ${f.line}, ${seq}: ${f.message}${at}`;
+  const verdict = f.kind === 'unsealed' ? 'NOT SEALED' : f.kind === 'external-checkpoint-invalid' ? 'INVALID' : 'TAMPERED';
+  return `${verdict} ${f.kind}: ${f.segment} line ${f.line}, ${seq}: ${f.message}${at}`;
 }

@@ -121,6 +121,11 @@ async function readAudit(dir: string): Promise<Array<Record<string, unknown>>> {
   return out;
 }
 
+/** restartPgseal starts `pgseal serve` again on the same configuration (after a stop or a kill). */
+export function restartPgseal(p: Pgseal): Promise<Pgseal> {
+  return launch(p.dir, dirname(p.configFile), p.configFile, p.port);
+}
+
 /** removePgseal stops pgseal and removes its directory. */
 export async function removePgseal(p: Pgseal): Promise<void> {
   await p.stop();
