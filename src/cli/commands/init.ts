@@ -4,10 +4,10 @@ import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import { generateSignerKey } from '../../audit/note.js';
 import { parseConfig, splitHostPort } from '../../config/index.js';
 import { PgsealError } from '../../errors.js';
 import { initCa, issueServerCertificate } from '../../pki/index.js';
+import { writeSigningKey } from '../signing-key.js';
 
 type InitOptions = {
   dir: string;
@@ -66,7 +66,7 @@ async function runInit(o: InitOptions): Promise<void> {
   const sans = new Set(['DNS:localhost', 'IP:127.0.0.1']);
   sans.add(isIP(listen.host) ? `IP:${listen.host}` : `DNS:${listen.host}`);
   await issueServerCertificate({ dir: join(dir, 'pki'), name: 'server', sans: [...sans] });
-  const vkey = await writeAuditKey(join(dir, 'keys'), keyNameOf(origin));
+  const vkey = await writeSigningKey(join(dir, 'keys', 'audit.key'), keyNameOf(origin));
   await mkdir(join(dir, 'audit'), { recursive: true, mode: 0o700 });
   await writeFile(configPath, text, { mode: 0o600, flag: 'wx' });
   process.stdout.write(`wrote ${configPath}\naudit verifier key: ${vkey}\n`);
@@ -74,16 +74,4 @@ async function runInit(o: InitOptions): Promise<void> {
 
 function keyNameOf(origin: string): string {
   return origin.replace(/[\s+]/g, '_');
-}
-
-async function writeAuditKey(dir: string, name: string): Promise<string> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const signer = generateSignerKey(name);
-  const vkey = signer.verifier().toString();
-  const skey = signer.toSignerKeyText();
-  signer.erase();
-  await writeFile(join(dir, 'audit.key'), skey, { mode: 0o600, flag: 'wx' });
-  skey.fill(0);
-  await writeFile(join(dir, 'audit.pub'), `${vkey}\n`, { mode: 0o644, flag: 'wx' });
-  return vkey;
 }

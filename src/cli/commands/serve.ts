@@ -40,7 +40,9 @@ export function register(program: Command): void {
         };
         process.on('SIGHUP', () => {
           try {
-            server.reload(loadConfig(opts.config));
+            const next = loadConfig(opts.config);
+            server.reload(next);
+            if (sink instanceof SealedLog) rotateIfKeyChanged(sink, next, log);
             log.info('configuration reloaded');
           } catch (err) {
             log.error({ reason: (err as Error).message }, 'reload failed; keeping the previous configuration');
@@ -52,6 +54,30 @@ export function register(program: Command): void {
     });
 }
 
+let currentKey = '';
+
+/** rotateIfKeyChanged rotates the audit signing key when audit.key now names a different key (key.rotate, then a checkpoint signed by both). */
+function rotateIfKeyChanged(sink: SealedLog, config: Config, log: Logger): void {
+  const text = readKeyFile(config.audit.key, log);
+  const next = parseSignerKey(text);
+  text.fill(0);
+  const vkey = next.verifier().toString();
+  if (vkey === currentKey) return next.erase();
+  sink.rotateKey(next);
+  log.info({ old_key: currentKey, new_key: vkey }, 'audit signing key rotated');
+  currentKey = vkey;
+}
+
+function readKeyFile(file: string, log: Logger): Buffer {
+  try {
+    const text = readFileSync(file);
+    if ((statSync(file).mode & 0o077) !== 0) log.warn({ file }, 'audit signing key is readable by others; chmod 600 it');
+    return text;
+  } catch (err) {
+    throw new PgsealError('config_invalid', `audit.key: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
 /** openAuditLog opens the sealed log with the signing key (or, for benchmarks only, no log at all). */
 function openAuditLog(config: Config, log: Logger): SealedLog | NullSink {
   const a = config.audit;
@@ -59,15 +85,10 @@ function openAuditLog(config: Config, log: Logger): SealedLog | NullSink {
     log.warn('audit.enabled is false: NOTHING IS RECORDED (benchmarking only)');
     return new NullSink();
   }
-  let keyText: Buffer;
-  try {
-    keyText = readFileSync(a.key);
-    if ((statSync(a.key).mode & 0o077) !== 0) log.warn({ file: a.key }, 'audit signing key is readable by others; chmod 600 it');
-  } catch (err) {
-    throw new PgsealError('config_invalid', `audit.key: cannot read ${a.key}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
+  const keyText = readKeyFile(a.key, log);
   const signer = parseSignerKey(keyText);
   keyText.fill(0);
+  currentKey = signer.verifier().toString();
   return SealedLog.open({
     dir: a.dir,
     origin: a.origin,
