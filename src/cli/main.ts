@@ -42,6 +42,12 @@ function reportError(err: unknown): number {
 
 const PGSEAL_VERSION = '0.1.0';
 
+// `pgseal log show … | head` closes our stdout early: stop quietly, as other command-line tools do.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 main(process.argv).then(
   (code) => {
     process.exitCode = code;
