@@ -86,6 +86,10 @@ export const configSchema = z
         enabled: z.boolean().default(true),
       })
       .strict(),
+    admin: z
+      .object({ listen: hostPort.optional() })
+      .strict()
+      .default({}),
     log: z
       .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
       .strict()

@@ -59,3 +59,11 @@ test('pgseal serve with a bad config exits 2 with one readable line', async () =
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('pgseal status against an address where nothing listens exits 2 with one line', async () => {
+  const { freePort } = await import('../support/postgres.js');
+  const port = await freePort();
+  const r = await pgsealCli(['status', '--admin', `127.0.0.1:${port}`]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /^pgseal: cannot read http:\/\/127\.0\.0\.1:\d+\/metrics: ECONNREFUSED\n$/);
+});

@@ -6,13 +6,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { startPostgres, type PgServer } from '../support/postgres.js';
-import { removePgseal, startPgseal, type Pgseal } from '../support/pgseal.js';
+import { freePort, startPostgres, type PgServer } from '../support/postgres.js';
+import { pgsealCli, removePgseal, startPgseal, type Pgseal } from '../support/pgseal.js';
 
 // A real full disk: a tiny tmpfs holds the audit log. Mounting needs root (CI runs as root).
 let mountPoint: string | null = null;
 let server: PgServer;
 let seal: Pgseal;
+let adminPort: number;
 
 function tryMount(dir: string): boolean {
   try {
@@ -29,7 +30,10 @@ before(async () => {
   server = await startPostgres({ tls: true, hba: 'scram' });
   await server.createRole('fc', 'fc-secret');
   await server.psql('CREATE TABLE t(id int); GRANT ALL ON t TO fc;');
-  if (mountPoint) seal = await startPgseal(server, { roles: ['fc'], editYaml: (y) => y.replace(/dir: audit/, `dir: ${mountPoint}/audit`) });
+  adminPort = await freePort();
+  if (mountPoint) {
+    seal = await startPgseal(server, { roles: ['fc'], initArgs: ['--admin', `127.0.0.1:${adminPort}`], editYaml: (y) => y.replace(/dir: audit/, `dir: ${mountPoint}/audit`) });
+  }
 });
 after(async () => {
   if (seal) await removePgseal(seal);
@@ -73,12 +77,22 @@ test('a full disk fails closed: nothing unrecorded reaches PostgreSQL, and servi
   assert.equal(await direct(`SELECT count(*) FROM t WHERE id = ${failedId}`), '0', 'the unrecorded INSERT never reached PostgreSQL');
   assert.equal(await direct('SELECT count(*) FROM t WHERE id >= 100'), String(failedId - 100), 'every recorded INSERT ran');
   await assert.rejects(client().connect(), (e: any) => e.code === '58030', 'new sessions are refused while the log cannot be written');
+  const failing = await pgsealCli(['status', '--admin', `127.0.0.1:${adminPort}`]);
+  assert.equal(failing.code, 1, failing.stdout + failing.stderr);
+  assert.match(failing.stdout, /FAILING CLOSED/);
+  const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  assert.match(metrics, /^pgseal_audit_fail_closed 1$/m);
+  assert.equal((await fetch(`http://127.0.0.1:${adminPort}/healthz`)).status, 503);
   await rm(filler);
   const again = client();
   await again.connect();
   await again.query('INSERT INTO t VALUES (3)');
   await again.end();
   assert.equal(await direct('SELECT count(*) FROM t WHERE id = 3'), '1');
+  const healthy = await pgsealCli(['status', '--admin', `127.0.0.1:${adminPort}`]);
+  assert.equal(healthy.code, 0, healthy.stdout + healthy.stderr);
+  assert.match(healthy.stdout, /audit: healthy/);
+  assert.match(healthy.stdout, /queries: \d+ \(1 errors\)/);
   const recs = await seal.auditRecords();
   const failed: any = recs.find((r: any) => r.type === 'query' && r.sql === `INSERT INTO t VALUES (${failedId})`);
   assert.ok(failed, 'the refused query is on record once space returned: ' + JSON.stringify(recs.slice(-12).map((r: any) => [r.seq, r.type, r.sql ?? r.reason ?? r.status])));

@@ -7,10 +7,11 @@ import { register as keys } from './keys.js';
 import { register as log } from './log.js';
 import { register as proof } from './proof.js';
 import { register as serve } from './serve.js';
+import { register as status } from './status.js';
 import { register as verify } from './verify.js';
 
 /** CommandRegistrar adds one command (with its subcommands) to the program. */
 export type CommandRegistrar = (program: Command) => void;
 
 /** commands lists every registrar; each lives in its own file under commands/. */
-export const commands: CommandRegistrar[] = [init, serve, ca, cert, crl, keys, verify, proof, log];
+export const commands: CommandRegistrar[] = [init, serve, ca, cert, crl, keys, verify, proof, log, status];

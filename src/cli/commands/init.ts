@@ -20,6 +20,7 @@ type InitOptions = {
   authFile?: string;
   clientCert: string;
   auth: string;
+  admin?: string;
 };
 
 /** register adds `pgseal init`, which writes a working configuration with its CA, server certificate and audit key. */
@@ -37,6 +38,7 @@ export function register(program: Command): void {
     .option('--auth-file <file>', 'SCRAM verifiers in PgBouncer userlist format')
     .option('--client-cert <mode>', 'none | optional | require', 'none')
     .option('--auth <method>', 'scram | certificate', 'scram')
+    .option('--admin <host:port>', 'admin address for /metrics and /healthz (e.g. 127.0.0.1:9187)')
     .action(async (o: InitOptions) => runInit(o));
 }
 
@@ -57,6 +59,7 @@ async function runInit(o: InitOptions): Promise<void> {
     tls: { cert: 'pki/issued/server.crt', key: 'pki/private/server.key', ca: 'pki/ca.crt', crl: 'pki/crl.pem', client_cert: o.clientCert },
     auth: { method: o.auth, ...(o.authFile ? { auth_file: resolve(o.authFile) } : {}) },
     audit: { dir: 'audit', origin, key: 'keys/audit.key' },
+    ...(o.admin ? { admin: { listen: o.admin } } : {}),
     log: { level: 'info' },
   };
   const text = stringify(doc);

@@ -1,6 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
+import { AdminServer, MeteredSink } from '../../admin/index.js';
 import { parseSignerKey } from '../../audit/note.js';
 import { NullSink } from '../../audit/null-sink.js';
 import { SealedLog } from '../../audit/store.js';
@@ -18,9 +19,19 @@ export function register(program: Command): void {
     .action(async (opts: { config: string }) => {
       const config = loadConfig(opts.config);
       const log = createLogger(config.log.level);
-      const sink = openAuditLog(config, log);
+      let metered: MeteredSink | null = null;
+      const audit = openAuditLog(config, log, () => {
+        if (metered) metered.lastCheckpointAt = Date.now();
+      });
+      const sink = (metered = new MeteredSink(audit));
       const server = new ProxyServer(config, sink, log);
       const port = await server.listen();
+      const admin = config.admin.listen ? new AdminServer(sink, () => server.connections) : null;
+      if (admin && config.admin.listen) {
+        const a = splitHostPort(config.admin.listen);
+        const adminPort = await admin.listen(a.host, a.port);
+        log.info({ admin: `${a.host}:${adminPort}` }, 'metrics on /metrics, health on /healthz');
+      }
       log.info({ listen: `${splitHostPort(config.listen).host}:${port}`, upstream: config.upstream.address, audit: config.audit.dir }, 'pgseal listening');
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
@@ -29,6 +40,7 @@ export function register(program: Command): void {
             .close(config.limits.shutdown_timeout_ms)
             .catch((err) => log.error({ err }, 'error while closing'))
             .finally(() => {
+              void admin?.close();
               try {
                 sink.close();
               } catch (err) {
@@ -42,7 +54,7 @@ export function register(program: Command): void {
           try {
             const next = loadConfig(opts.config);
             server.reload(next);
-            if (sink instanceof SealedLog) rotateIfKeyChanged(sink, next, log);
+            if (audit instanceof SealedLog) rotateIfKeyChanged(audit, next, log);
             log.info('configuration reloaded');
           } catch (err) {
             log.error({ reason: (err as Error).message }, 'reload failed; keeping the previous configuration');
@@ -79,7 +91,7 @@ function readKeyFile(file: string, log: Logger): Buffer {
 }
 
 /** openAuditLog opens the sealed log with the signing key (or, for benchmarks only, no log at all). */
-function openAuditLog(config: Config, log: Logger): SealedLog | NullSink {
+function openAuditLog(config: Config, log: Logger, checkpointed: () => void): SealedLog | NullSink {
   const a = config.audit;
   if (!a.enabled) {
     log.warn('audit.enabled is false: NOTHING IS RECORDED (benchmarking only)');
@@ -98,6 +110,9 @@ function openAuditLog(config: Config, log: Logger): SealedLog | NullSink {
     checkpointMs: a.checkpoint_ms,
     segmentMaxBytes: a.segment_max_bytes,
     segmentMaxMs: a.segment_max_ms,
-    onCheckpoint: (note, treeSize) => log.info({ tree_size: treeSize, checkpoint: note }, 'audit checkpoint'),
+    onCheckpoint: (note, treeSize) => {
+      checkpointed();
+      log.info({ tree_size: treeSize, checkpoint: note }, 'audit checkpoint');
+    },
   });
 }
