@@ -99,9 +99,13 @@ export class SealedLog implements AuditSink {
     if (this.#o.durability === 'fsync') this.#syncNow();
   }
 
-  /** commit calls cb once the records appended so far are written (os) or on disk (fsync: one fdatasync per batch). */
+  /**
+   * commit calls cb once the records appended so far are written (os) or on disk (fsync).
+   * Either way the write happens once at the end of this event-loop turn, so the queries of
+   * every session that arrived in the turn share one write (and, with fsync, one fdatasync).
+   */
   commit(cb: CommitCallback): void {
-    if (this.#o.durability === 'os' || this.#closed) {
+    if (this.#closed) {
       let error: Error | null = null;
       try {
         this.flush();
@@ -186,6 +190,7 @@ export class SealedLog implements AuditSink {
       return;
     }
     if (this.#o.durability === 'fsync') this.#commits.start();
+    else this.#commits.answer(null);
   }
 
   // Write what is buffered, then seal by count and rotate by size or age.

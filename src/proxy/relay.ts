@@ -49,23 +49,31 @@ export function relay(
 
     // Chunks wait here, in order, while the audit records of an earlier chunk are committed.
     const held: Buffer[] = [];
+    let heldBytes = 0;
     let committing = false;
+    let serverFull = false;
+    const resumeClient = () => {
+      if (!committing && !serverFull && heldBytes <= HOLD_LIMIT && !done) client.resume();
+    };
     const forward = (chunk: Buffer) => {
-      if (!server.write(chunk)) {
+      if (!server.write(chunk) && !serverFull) {
+        serverFull = true;
         client.pause();
         server.once('drain', () => {
-          if (!committing) client.resume();
+          serverFull = false;
+          resumeClient();
         });
       }
     };
     const drainHeld = () => {
       while (held.length > 0 && !committing && !done) {
         const chunk = held.shift()!;
+        heldBytes -= chunk.length;
         if (!inspect(chunk)) return;
         if (tracker.queriesSinceFlush > 0) commitThen(chunk);
         else forward(chunk);
       }
-      if (!committing && !done) client.resume();
+      resumeClient();
     };
     const commitThen = (chunk: Buffer) => {
       tracker.queriesSinceFlush = 0;
@@ -78,7 +86,6 @@ export function relay(
         if (!synchronous) drainHeld();
       });
       synchronous = false;
-      if (committing) client.pause(); // group commit in progress: hold the client until it lands
     };
     const inspect = (chunk: Buffer): boolean => {
       try {
@@ -93,7 +100,11 @@ export function relay(
     const fromClient = (chunk: Buffer) => {
       totals.fromClient += chunk.length;
       if (committing) {
+        // Chunks that arrive while a commit is in flight wait their turn; a client that keeps
+        // sending is paused, so nothing buffers without bound.
         held.push(chunk);
+        heldBytes += chunk.length;
+        if (heldBytes > HOLD_LIMIT) client.pause();
         return;
       }
       if (!inspect(chunk)) return;
@@ -129,6 +140,8 @@ export function relay(
     server.resume();
   });
 }
+
+const HOLD_LIMIT = 1 << 20;
 
 function upstreamLost(): Buffer {
   return encodeErrorResponse({ severity: 'FATAL', code: SQLSTATE.connectionFailure, message: 'connection to the upstream server was lost' });

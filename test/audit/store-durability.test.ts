@@ -28,7 +28,7 @@ function diskFull(log: SealedLog): () => void {
   };
 }
 
-test('a failed write throws audit_error, marks the log unhealthy and leaves tree and file unchanged; a later write recovers', (t) => {
+test('a failed write throws audit_error, marks the log unhealthy and leaves tree and file unchanged; a later write recovers', async (t) => {
   const { dir, log } = openLog(t, 'os');
   for (let i = 0; i < 3; i++) log.append(queryEvent(i));
   log.flush();
@@ -43,9 +43,8 @@ test('a failed write throws audit_error, marks the log unhealthy and leaves tree
   assert.equal(log.size, size);
   assert.deepEqual(log.root(), root);
   assert.throws(() => log.checkpoint(), { code: 'audit_error' });
-  let committed: Error | null | undefined;
-  log.commit((err) => (committed = err));
-  assert.equal((committed as { code?: string } | null | undefined)?.code, 'audit_error');
+  const committed = await new Promise<Error | null>((resolve) => log.commit(resolve));
+  assert.equal((committed as { code?: string } | null)?.code, 'audit_error');
   assert.equal(statSync(segment).size, length);
   restore();
   log.flush();
@@ -101,12 +100,18 @@ test('commit with durability fsync reports a failed write to every waiting callb
   log.close();
 });
 
-test('commit with durability os answers synchronously; close answers commits still waiting for fsync', (t) => {
-  const os = openLog(t, 'os').log;
-  let answered: Error | null | undefined;
+test('commit with durability os answers at the end of the turn with one write for all; close answers commits still waiting for fsync', async (t) => {
+  const { dir: osDir, log: os } = openLog(t, 'os');
+  const osAnswers: Array<Error | null> = [];
   os.append(queryEvent(1));
-  os.commit((err) => (answered = err));
-  assert.equal(answered, null);
+  os.commit((err) => osAnswers.push(err));
+  os.append(queryEvent(11));
+  os.commit((err) => osAnswers.push(err));
+  assert.deepEqual(osAnswers, [], 'not answered within the turn');
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(osAnswers, [null, null], 'both answered by the end-of-turn write');
+  const text = readFileSync(join(osDir, segmentNames(osDir)[0]!), 'utf8');
+  assert.ok(text.includes('"query":1,') && text.includes('"query":11,'), 'both records were written before the answers');
   os.close();
 
   const { dir, log } = openLog(t, 'fsync');
