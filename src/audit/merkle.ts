@@ -2,6 +2,7 @@
 // Pure: no I/O. Tree sizes are JavaScript numbers (safe integers, < 2^53), so bit
 // arithmetic is done with `% 2` and `/ 2` rather than 32-bit operators.
 import { createHash, hash } from 'node:crypto';
+import sodium from 'sodium-native';
 
 import { PgsealError } from '../errors.js';
 
@@ -43,7 +44,11 @@ export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
 export function hashChildren(left: Uint8Array, right: Uint8Array): Buffer {
   nodeInput.set(left, 1);
   nodeInput.set(right, 1 + HASH_SIZE);
-  return hash('sha256', nodeInput, 'buffer');
+  // libsodium hashes a 65-byte input in about half the time of a node:crypto call here (the
+  // call overhead dominates); node:crypto stays faster for record-sized leaves.
+  const out = Buffer.allocUnsafe(HASH_SIZE);
+  sodium.crypto_hash_sha256(out, nodeInput);
+  return out;
 }
 
 /** emptyRoot returns MTH({}) = SHA-256() (RFC 9162 §2.1.1), a fresh copy each call. */

@@ -79,7 +79,7 @@ export const configSchema = z
         max_param_bytes: z.number().int().min(0).max(1 << 20).default(1024),
         redact_params: z.boolean().default(false),
         durability: z.enum(['os', 'fsync']).default('os'),
-        checkpoint_every: z.number().int().min(1).max(10_000_000).default(1000),
+        checkpoint_every: z.number().int().min(1).max(10_000_000).default(5000),
         checkpoint_ms: z.number().int().min(10).max(3_600_000).default(1000),
         segment_max_bytes: z.number().int().min(4096).max(1 << 40).default(64 << 20),
         segment_max_ms: z.number().int().min(1000).max(366 * 86_400_000).default(86_400_000),
