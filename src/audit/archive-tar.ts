@@ -110,7 +110,7 @@ export class FileSource implements ByteSource {
   async read(n: number): Promise<Buffer | null> {
     if (this.#position >= this.length && n > 0) return null;
     if (this.#position + n > this.length) throw truncated(this.length);
-    const buf = Buffer.alloc(n);
+    const buf = Buffer.allocUnsafe(n); // wholly overwritten, or thrown away below
     const { bytesRead } = await this.file.read(buf, 0, n, this.#position);
     if (bytesRead !== n) throw truncated(this.#position + bytesRead);
     this.#position += n;

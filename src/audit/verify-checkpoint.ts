@@ -55,7 +55,7 @@ export function judgeCheckpoint(
     return {
       kind: 'checkpoint-root-mismatch',
       range: true,
-      message: `records were edited, inserted or deleted: the recomputed root of the first ${seq} records is ${computed.toString('base64')}, the signed root is ${note.root.toString('base64')}`,
+      message: `a record in this range was edited, inserted or deleted: root recomputed over the first ${seq} records ${computed.toString('base64')} != signed root ${note.root.toString('base64')}`,
     };
   }
   if (c.root !== note.root.toString('base64')) return { kind: 'checkpoint-mismatch', message: 'the record\'s root field differs from its signed note' };

@@ -2,6 +2,7 @@
 // objects: the fixed `{"seq":N,"ts":"…","type":"…"` head, and JSON validity of the whole line in
 // the compact form JSON.stringify writes (no whitespace outside strings). This is the verifier's
 // hot path: JSON.parse would cost more than hashing; records the verifier must read are parsed.
+import { isUtf8 } from 'node:buffer';
 
 /** RecordHead is what every line starts with. */
 export type RecordHead = { seq: number; type: string };
@@ -23,8 +24,14 @@ const TS_PATTERN = Buffer.from('dddd-dd-ddTdd:dd:dd.ddddddZ');
 const D = 0x64;
 const stack = new Uint8Array(MAX_DEPTH); // isCompactJson's container stack (1: object, 2: array); it never re-enters
 
-/** parseRecordHead reads seq and type from the line's fixed head, or returns why the head is malformed. */
-export function parseRecordHead(line: Buffer): RecordHead | string {
+// The record types of docs/audit-log-format.md §Types, matched without allocating a string.
+const KNOWN_TYPES = [
+  'query', 'result', 'checkpoint', 'segment.start', 'key.rotate', 'log.repair', 'session.start', 'session.end',
+  'session.reject', 'auth.failure', 'copy', 'cancel',
+].map((t) => ({ name: t, bytes: Buffer.from(t) }));
+
+/** parseRecordHead reads seq and type from the line's fixed head into out (a fresh object by default), or returns why the head is malformed. */
+export function parseRecordHead(line: Buffer, out: RecordHead = { seq: 0, type: '' }): RecordHead | string {
   if (!startsWith(line, SEQ_PREFIX, 0)) return 'line does not start with {"seq":';
   let i = SEQ_PREFIX.length;
   const digits = i;
@@ -44,11 +51,25 @@ export function parseRecordHead(line: Buffer): RecordHead | string {
   const start = i;
   while (i < line.length && isTypeChar(line[i]!)) i++;
   if (i === start || line[i] !== Q || (line[i + 1] !== COMMA && line[i + 1] !== RBRACE)) return 'type is not a record type name';
-  return { seq, type: line.toString('latin1', start, i) };
+  out.seq = seq;
+  out.type = typeName(line, start, i);
+  return out;
 }
 
-/** isCompactJson reports whether line is one JSON value with no whitespace outside strings (UTF-8 is checked separately). */
+function typeName(line: Buffer, start: number, end: number): string {
+  for (const t of KNOWN_TYPES) {
+    if (t.bytes.length === end - start && startsWith(line, t.bytes, start)) return t.name;
+  }
+  return line.toString('latin1', start, end);
+}
+
+/** isCompactJson reports whether line is valid UTF-8 holding one JSON value with no whitespace outside strings. */
 export function isCompactJson(line: Uint8Array): boolean {
+  nonAscii = false;
+  return scanJson(line) && (!nonAscii || isUtf8(line)); // ASCII lines (the usual case) skip the UTF-8 pass
+}
+
+function scanJson(line: Uint8Array): boolean {
   const n = line.length;
   let depth = 0;
   let i = 0;
@@ -109,23 +130,35 @@ export function isCompactJson(line: Uint8Array): boolean {
   return false;
 }
 
+// Byte classes inside a string: 0 plain ASCII, 1 '"', 2 '\\', 3 a control character (not allowed
+// raw), 4 a byte of a multi-byte UTF-8 sequence (the line is then checked with isUtf8).
+const STRING_CLASS = new Uint8Array(256);
+STRING_CLASS.fill(3, 0, 0x20);
+STRING_CLASS.fill(4, 0x80, 0x100);
+STRING_CLASS[Q] = 1;
+STRING_CLASS[BACKSLASH] = 2;
+let nonAscii = false; // set by skipString; isCompactJson never re-enters
+
 // After the opening quote: returns the index after the closing quote, or -1. RFC 8259 §7.
 function skipString(b: Uint8Array, i: number): number {
   const n = b.length;
-  while (i < n) {
+  for (;;) {
+    while (i < n && STRING_CLASS[b[i]!] === 0) i++; // the hot loop: one table lookup per byte
+    if (i >= n) return -1;
     const c = b[i++]!;
     if (c === Q) return i;
-    if (c < 0x20) return -1;
-    if (c === BACKSLASH) {
-      const e = b[i++];
-      if (e === 0x75) {
-        for (let k = 0; k < 4; k++) if (!isHex(b[i++])) return -1;
-      } else if (e !== Q && e !== BACKSLASH && e !== 0x2f && e !== 0x62 && e !== 0x66 && e !== 0x6e && e !== 0x72 && e !== 0x74) {
-        return -1;
-      }
+    if (c >= 0x80) {
+      nonAscii = true;
+      continue;
+    }
+    if (c !== BACKSLASH) return -1;
+    const e = b[i++];
+    if (e === 0x75) {
+      for (let k = 0; k < 4; k++) if (!isHex(b[i++])) return -1;
+    } else if (e !== Q && e !== BACKSLASH && e !== 0x2f && e !== 0x62 && e !== 0x66 && e !== 0x6e && e !== 0x72 && e !== 0x74) {
+      return -1;
     }
   }
-  return -1;
 }
 
 // A number (RFC 8259 §6), true, false or null: returns the index after it, or -1.

@@ -46,14 +46,19 @@ export class LogVerifier {
   #checkpoints = 0;
   #lastCheckpoint: Pos | null = null;
   #unconfirmed: Pos | null = null; // the first record no verified signature covers yet
+  #firstUnsealed: Pos | null = null; // the first record after the last checkpoint record
   #segment = '';
   #previousName: string | null = null;
   #line = 0;
   #atSegmentStart = true;
   #gap: { line: number; seq: number } | null = null; // a seq ahead of the expected one, judged on the next line
   #torn: { segment: string; line: number; bytes: number } | null = null;
+  readonly #head: RecordHead = { seq: 0, type: '' }; // reused for every line
 
-  constructor(private readonly o: VerifierOptions) {
+  readonly #options: VerifierOptions;
+
+  constructor(o: VerifierOptions) {
+    this.#options = o;
     this.#keys = new KeyChain(o.trustedKey);
     this.#strict = o.strict ?? false;
     this.#partial = o.partial ?? false;
@@ -61,8 +66,9 @@ export class LogVerifier {
 
   /** start reads the external checkpoint, if any (its signature is judged when the log reaches its size). */
   start(): void {
-    if (this.o.externalCheckpoint === undefined) return;
-    const parsed = ExternalCheckpoint.parse(this.o.externalCheckpoint);
+    const text = this.#options.externalCheckpoint;
+    if (text === undefined) return;
+    const parsed = ExternalCheckpoint.parse(text);
     if ('kind' in parsed) throw this.#faultAt('(--checkpoint)', 0, 0, 0, parsed.kind, parsed.message);
     this.#external = parsed;
     this.#externalAt = parsed.size;
@@ -87,18 +93,18 @@ export class LogVerifier {
   /** line checks one complete line (without its '\n'). */
   line(buf: Buffer): void {
     this.#line += 1;
-    const head = parseRecordHead(buf);
+    const head = parseRecordHead(buf, this.#head);
     if (this.#gap !== null) this.#judgeGap(typeof head === 'string' ? undefined : head.seq);
     if (typeof head === 'string') throw this.#fault('malformed-line', head);
-    if (!isUtf8(buf)) throw this.#fault('malformed-line', 'not valid UTF-8');
-    if (!isCompactJson(buf)) throw this.#fault('malformed-line', 'not one compact JSON object');
+    if (!isCompactJson(buf)) throw this.#fault('malformed-line', isUtf8(buf) ? 'not one compact JSON object' : 'not valid UTF-8');
     if (this.#atSegmentStart) {
       this.#segmentStart(buf, head);
     } else if (head.seq !== this.#nextSeq) {
       this.#wrongSeq(head.seq);
       return;
-    } else if (head.type !== 'query' && head.type !== 'result') {
-      this.#structural(buf, head);
+    } else {
+      if (this.#firstUnsealed === null) this.#firstUnsealed = { segment: this.#segment, line: this.#line, seq: head.seq };
+      if (head.type !== 'query' && head.type !== 'result') this.#structural(buf, head);
     }
     if (this.#frontier.size === this.#externalAt) this.#judgeExternal();
     this.#frontier.append(leafHash(buf));
@@ -135,8 +141,7 @@ export class LogVerifier {
       throw this.#faultAt(t.segment, t.line, this.#nextSeq, this.#nextSeq, 'torn-line', `unterminated final line of ${t.bytes} bytes (--strict)`);
     }
     if (this.#strict && report.unsealed > 0) {
-      const c = this.#lastCheckpoint;
-      const from = c === null ? this.#unconfirmed! : { ...c, line: c.line + 1, seq: c.seq + 1 };
+      const from = this.#firstUnsealed!;
       throw this.#faultAt(from.segment, from.line, from.seq, this.#nextSeq - 1, 'unsealed',
         `${report.unsealed} records after the last checkpoint are not covered by any signature (--strict)`);
     }
@@ -187,6 +192,7 @@ export class LogVerifier {
     }
     this.#nextSegment += 1;
     this.#atSegmentStart = false;
+    this.#firstUnsealed ??= { segment: this.#segment, line: 1, seq: head.seq };
   }
 
   // The log's first segment: segment 0, unless partial allows starting from a later segment's frontier.
@@ -245,6 +251,7 @@ export class LogVerifier {
       this.#keys.sealed(head.seq);
       this.#checkpoints += 1;
       this.#lastCheckpoint = this.#unconfirmed = { segment: this.#segment, line: this.#line, seq: head.seq };
+      this.#firstUnsealed = null;
     } else if (head.type === 'key.rotate') {
       const r = parseObject(buf);
       const why = this.#keys.rotate(head.seq, r.new_key, r.old_key_id);

@@ -87,6 +87,23 @@ async function copyLogInto(parent: string, name: string): Promise<void> {
   execFileSync('cp', ['-r', master, join(parent, name)]);
 }
 
+test('long member names (GNU L records and pax path records) are read', async () => {
+  const parent = await tempDir();
+  try {
+    const deep = `${'d'.repeat(90)}/${'e'.repeat(90)}`;
+    execFileSync('mkdir', ['-p', join(parent, deep)]);
+    execFileSync('cp', ['-r', master, join(parent, deep, 'audit')]);
+    for (const format of ['gnu', 'posix']) {
+      const path = join(work, `long-${format}.tar`);
+      tar([`--format=${format}`, '-C', parent, '-cf', path, deep.split('/')[0]!]);
+      const r = await verify(path);
+      assert.equal(r.root, intact.root, `${format}: ${r.fault?.message}`);
+    }
+  } finally {
+    await removeDir(parent);
+  }
+});
+
 test('a tampered log in a .tar.gz reports the same fault as the directory', async () => {
   const dir = await copyLog(master);
   try {

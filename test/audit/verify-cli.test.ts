@@ -3,16 +3,17 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 
-import { CLI_ENTRY } from './fixtures-cli.js';
 import { copyLog, editLine, find, removeDir, tempDir, verifier, writeLog } from './fixtures.js';
 
 let master: string;
 let work: string;
 let keyFile: string;
 const KEY = verifier('a').toString();
+const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
 
 before(async () => {
   master = await tempDir();
@@ -31,7 +32,7 @@ type Run = { code: number; stdout: string; stderr: string };
 
 function pgseal(...args: string[]): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI_ENTRY, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [CLI, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
       resolve({ code, stdout, stderr });
     });

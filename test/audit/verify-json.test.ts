@@ -120,3 +120,14 @@ test('LineSplitter enforces its cap on complete and on partial lines', () => {
   const empty = new LineSplitter(10);
   assert.equal(empty.end(), null);
 });
+
+test('isCompactJson checks UTF-8 inside strings, and rejects bytes >= 0x80 outside them', () => {
+  assert.ok(isCompactJson(Buffer.from('{"a":"\\u00e9 \u00e9 \u{1f600}"}')));
+  const bad = [
+    [0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d], // {"a":"<ff>"}
+    [0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xc3, 0x22, 0x7d], // a truncated 2-byte sequence
+    [0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xed, 0xa0, 0x80, 0x22, 0x7d], // an encoded surrogate
+    [0x7b, 0x22, 0x61, 0x22, 0x3a, 0xc3, 0xa9, 0x7d], // é as a bare value
+  ];
+  for (const b of bad) assert.equal(isCompactJson(Buffer.from(b)), false, Buffer.from(b).toString('hex'));
+});
