@@ -1,4 +1,4 @@
-// Public surface of the audit log's cryptographic core (the lead adds the rest of src/audit).
+// Public surface of src/audit: records, the sealed store, the Merkle tree, signed notes and checkpoints, the verifier.
 export {
   HASH_SIZE,
   MerkleError,
@@ -51,3 +51,12 @@ export {
   type CheckpointInput,
   type OpenedCheckpoint,
 } from './checkpoint.js';
+export type { AuditEvent, AuditParam, AuditSink, CertificateInfo, ClientAddress, TlsInfo } from './events.js';
+export { SealedLog, type SealedLogOptions } from './store.js';
+export { NullSink } from './null-sink.js';
+export { LATEST_CHECKPOINT } from './checkpointer.js';
+export { listSegments, parseSegmentName, segmentName } from './segment.js';
+export { encodeRecord, MAX_LINE_BYTES, type LogRecord, type StoreRecord } from './record.js';
+export { formatFault, formatReport, verifyLog, type FaultKind, type VerifyFault, type VerifyOptions, type VerifyReport } from './verify.js';
+export { openLog, type SegmentSource } from './log-reader.js';
+export { checkProof, makeConsistencyProof, makeInclusionProof, type ConsistencyProof, type InclusionProof } from './verify-proof.js';
