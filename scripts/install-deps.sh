@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # System packages pgseal's integration tests need, on Debian 12 (or any apt-based system):
 # the PostgreSQL server and client (initdb, postgres, psql, pgbench under
-# /usr/lib/postgresql/<version>/bin, not on PATH) and the openssl CLI (test certificates).
+# /usr/lib/postgresql/<version>/bin, not on PATH), the openssl CLI (test certificates), and the
+# packaging tools (dpkg-dev, fakeroot, rpm, lintian, rpmlint, debootstrap, systemd-analyze).
 # Idempotent: does nothing (and no `apt-get update`) when everything is present.
 #
 #   scripts/install-deps.sh           # tests
@@ -27,6 +28,12 @@ if ! command -v openssl >/dev/null 2>&1; then pkgs+=(openssl); fi
 if [ "$bench" = 1 ] && ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ]; then
   pkgs+=(pgbouncer)
 fi
+
+# Packaging tests (test/packaging): build tools, linters, a Debian root, systemd checks.
+for cmd in dpkg-shlibdeps:dpkg-dev fakeroot:fakeroot rpmbuild:rpm rpm2cpio:rpm cpio:cpio strip:binutils \
+           lintian:lintian rpmlint:rpmlint debootstrap:debootstrap systemd-analyze:systemd systemd-nspawn:systemd-container; do
+  command -v "${cmd%%:*}" >/dev/null 2>&1 || pkgs+=("${cmd#*:}")
+done
 
 if [ "${#pkgs[@]}" -eq 0 ]; then
   echo "install-deps.sh: nothing to install"

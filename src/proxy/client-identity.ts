@@ -21,7 +21,8 @@ export function readClientCertificate(socket: tls.TLSSocket, source: IdentitySou
   return { verifyError: err, parsed, identity: identityOf(parsed, source) };
 }
 
-function identityOf(c: CertificateIdentity, source: IdentitySource): string {
+/** identityOf picks the configured identity field of a parsed certificate ('' when absent). */
+export function identityOf(c: CertificateIdentity, source: IdentitySource): string {
   switch (source) {
     case 'cn':
       return c.commonName ?? '';

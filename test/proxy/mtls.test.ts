@@ -159,3 +159,35 @@ test('a mapping file maps identities by regular expression with \\1 substitution
   assert.notEqual(denied.code, 0, 'embedded roles are ignored when certificate_roles is false');
   assert.match(denied.stderr, /not allowed to log in as role "app_ro"/);
 });
+
+async function servedCertificate(): Promise<string> {
+  const net = await import('node:net');
+  const tls = await import('node:tls');
+  const { once } = await import('node:events').then((m) => m.default);
+  const raw = net.connect({ host: '127.0.0.1', port: seal.port });
+  await once(raw, 'connect');
+  const req = Buffer.alloc(8);
+  req.writeInt32BE(8, 0);
+  req.writeInt32BE(80877103, 4);
+  raw.write(req);
+  await once(raw, 'data');
+  const s = tls.connect({ socket: raw, ca: readFileSync(seal.caFile), servername: 'localhost' });
+  await once(s, 'secureConnect');
+  const fp = s.getPeerCertificate().fingerprint256;
+  s.destroy();
+  return fp;
+}
+
+test('SIGHUP swaps the server certificate for new connections', async () => {
+  const before = await servedCertificate();
+  const r = await pgsealCli(['cert', 'server', 'server2', '--pki', pki, '--san', 'DNS:localhost,IP:127.0.0.1']);
+  assert.equal(r.code, 0, r.stderr);
+  const cfg = await readFile(seal.configFile, 'utf8');
+  await writeFile(seal.configFile, cfg.replace('cert: pki/issued/server.crt', 'cert: pki/issued/server2.crt').replace('key: pki/private/server.key', 'key: pki/private/server2.key'));
+  const logged = seal.log.length;
+  seal.proc.kill('SIGHUP');
+  await waitFor(() => seal.log.slice(logged).some((l) => l.includes('configuration reloaded')));
+  const after = await servedCertificate();
+  assert.notEqual(after, before);
+  assert.equal((await psqlAs('app_rw', 'app_rw', 'rw-secret')).code, 0, 'clients verify-full against the new certificate');
+});

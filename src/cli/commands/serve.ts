@@ -25,44 +25,50 @@ export function register(program: Command): void {
       });
       const sink = (metered = new MeteredSink(audit));
       const server = new ProxyServer(config, sink, log);
+      let admin: AdminServer | null = null;
+      // Signal handlers come first: a SIGTERM that arrives as soon as we listen must still drain and seal.
+      let stopping = false;
+      let stopped!: () => void;
+      const done = new Promise<void>((resolve) => (stopped = resolve));
+      const stop = (signal: string) => {
+        if (stopping) return void log.warn({ signal }, 'already shutting down');
+        stopping = true;
+        log.info({ signal, connections: server.connections }, 'shutting down');
+        server
+          .close(config.limits.shutdown_timeout_ms)
+          .catch((err) => log.error({ err }, 'error while closing'))
+          .finally(() => {
+            void admin?.close();
+            try {
+              sink.close();
+            } catch (err) {
+              log.error({ reason: (err as Error).message }, 'audit log could not be closed cleanly');
+            }
+            log.info('pgseal stopped');
+            stopped();
+          });
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGHUP', () => {
+        try {
+          const next = loadConfig(opts.config);
+          server.reload(next);
+          if (audit instanceof SealedLog) rotateIfKeyChanged(audit, next, log);
+          log.info('configuration reloaded');
+        } catch (err) {
+          log.error({ reason: (err as Error).message }, 'reload failed; keeping the previous configuration');
+        }
+      });
       const port = await server.listen();
-      const admin = config.admin.listen ? new AdminServer(sink, () => server.connections) : null;
-      if (admin && config.admin.listen) {
+      if (config.admin.listen) {
         const a = splitHostPort(config.admin.listen);
+        admin = new AdminServer(sink, () => server.connections);
         const adminPort = await admin.listen(a.host, a.port);
         log.info({ admin: `${a.host}:${adminPort}` }, 'metrics on /metrics, health on /healthz');
       }
       log.info({ listen: `${splitHostPort(config.listen).host}:${port}`, upstream: config.upstream.address, audit: config.audit.dir }, 'pgseal listening');
-      await new Promise<void>((resolve) => {
-        const stop = (signal: string) => {
-          log.info({ signal, connections: server.connections }, 'shutting down');
-          server
-            .close(config.limits.shutdown_timeout_ms)
-            .catch((err) => log.error({ err }, 'error while closing'))
-            .finally(() => {
-              void admin?.close();
-              try {
-                sink.close();
-              } catch (err) {
-                log.error({ reason: (err as Error).message }, 'audit log could not be closed cleanly');
-              }
-              log.info('pgseal stopped');
-              resolve();
-            });
-        };
-        process.on('SIGHUP', () => {
-          try {
-            const next = loadConfig(opts.config);
-            server.reload(next);
-            if (audit instanceof SealedLog) rotateIfKeyChanged(audit, next, log);
-            log.info('configuration reloaded');
-          } catch (err) {
-            log.error({ reason: (err as Error).message }, 'reload failed; keeping the previous configuration');
-          }
-        });
-        process.once('SIGTERM', () => stop('SIGTERM'));
-        process.once('SIGINT', () => stop('SIGINT'));
-      });
+      await done;
     });
 }
 
