@@ -41,7 +41,7 @@ const ROOT_KEY = 'bookworm-minbase-systemd-procps-amd64-v1';
 const BASE_ROOT = join(CACHE, 'debootstrap', ROOT_KEY);
 // A clean environment for everything run inside a root: nothing of the host's NODE_* leaks in.
 const CHROOT_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LANG: 'C.UTF-8', DEBIAN_FRONTEND: 'noninteractive' };
-const WRAPPER_EXEC = 'exec /usr/lib/pgseal/runtime/bin/node --use-system-ca /usr/lib/pgseal/app/dist/src/cli/main.js "$@"';
+const WRAPPER_EXEC = 'exec /usr/lib/pgseal/runtime/bin/node /usr/lib/pgseal/app/dist/src/cli/main.js "$@"';
 
 // ---------------------------------------------------------------------------------------------
 // Processes and tools
