@@ -30,7 +30,6 @@
  * Everything started here is stopped and every temp dir removed at exit (also on SIGINT/SIGTERM
  * and on the hard timeout).
  */
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
@@ -47,6 +46,7 @@ import { verifyLog } from '../src/audit/verify.js';
 import type { VerifyReport } from '../src/audit/verify-report.js';
 import { findPgBinary, pgbench, runCommand, startPostgres, type CommandResult, type PgServer } from '../test/support/postgres.js';
 import { CLI, removePgseal, startPgseal, type Pgseal } from '../test/support/pgseal.js';
+import { clockTicks, fmt, lpad, median, pad, tail, versionOf } from './bench-util.js';
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -114,53 +114,22 @@ const TARGET_PROXY = 0.9; // tps audit on / audit off, pgbench -S -c 8
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-function median(xs: readonly number[]): number {
-  if (xs.length === 0) return Number.NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
-function fmt(x: number | undefined, digits = 1): string {
-  if (x === undefined || !Number.isFinite(x)) return '-';
-  return x.toFixed(digits);
-}
 
 function int(x: number | undefined): string {
   if (x === undefined || !Number.isFinite(x)) return '-';
   return Math.round(x).toLocaleString('en');
 }
 
-function pad(s: string, n: number): string {
-  return s.length >= n ? s : s + ' '.repeat(n - s.length);
-}
 
-function lpad(s: string, n: number): string {
-  return s.length >= n ? s : ' '.repeat(n - s.length) + s;
-}
 
 function load(): string {
   return loadavg().map((x) => x.toFixed(2)).join(' ');
 }
 
-function tail(text: string, lines: number): string {
-  return text.split('\n').filter(Boolean).slice(-lines).join('\n');
-}
 
 const MB = 1024 * 1024;
 
-let clkTck: number | undefined;
-function clockTicks(): number {
-  if (clkTck === undefined) {
-    try {
-      clkTck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 10_000 }).trim());
-    } catch {
-      clkTck = 100;
-    }
-    if (!Number.isFinite(clkTck) || clkTck <= 0) clkTck = 100;
-  }
-  return clkTck;
-}
 
 /** utime + stime of a process (all its threads), in clock ticks; undefined if it is gone. */
 function cpuTicks(pid: number | undefined): number | undefined {
@@ -183,13 +152,6 @@ function cpuSince(from: NodeJS.CpuUsage): number {
   return (d.user + d.system) / 1e6;
 }
 
-function versionOf(cmd: string, args: string[]): string {
-  try {
-    return execFileSync(cmd, args, { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n')[0]!;
-  } catch {
-    return '?';
-  }
-}
 
 /** Total size and count of the segment files of a log directory. */
 function logSize(dir: string): { bytes: number; segments: number } {

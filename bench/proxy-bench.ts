@@ -39,6 +39,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { findPgBinary, freePort, pgbench, runCommand, startPostgres, type CommandResult, type PgServer } from '../test/support/postgres.js';
 import { removePgseal, startPgseal, type Pgseal } from '../test/support/pgseal.js';
+import { clockTicks, fmt, lpad, median, pad, tail, versionOf } from './bench-util.js';
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -107,25 +108,9 @@ const TOTAL_TIMEOUT_S = envInt(
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function median(xs: readonly number[]): number {
-  if (xs.length === 0) return Number.NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
-function fmt(x: number | undefined, digits = 1): string {
-  if (x === undefined || !Number.isFinite(x)) return '-';
-  return x.toFixed(digits);
-}
 
-function pad(s: string, n: number): string {
-  return s.length >= n ? s : s + ' '.repeat(n - s.length);
-}
 
-function lpad(s: string, n: number): string {
-  return s.length >= n ? s : ' '.repeat(n - s.length) + s;
-}
 
 function tcpProbe(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -142,18 +127,6 @@ function tcpProbe(port: number): Promise<boolean> {
   });
 }
 
-let clkTck: number | undefined;
-function clockTicks(): number {
-  if (clkTck === undefined) {
-    try {
-      clkTck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 10_000 }).trim());
-    } catch {
-      clkTck = 100;
-    }
-    if (!Number.isFinite(clkTck) || clkTck <= 0) clkTck = 100;
-  }
-  return clkTck;
-}
 
 /** utime + stime of a process (all its threads), in clock ticks; undefined if it is gone. */
 function cpuTicks(pid: number | undefined): number | undefined {
@@ -172,9 +145,6 @@ function cpuTicks(pid: number | undefined): number | undefined {
   }
 }
 
-function tail(text: string, lines: number): string {
-  return text.split('\n').filter(Boolean).slice(-lines).join('\n');
-}
 
 // ---------------------------------------------------------------------------------------------
 // Process bookkeeping
@@ -569,13 +539,6 @@ async function auditCounts(): Promise<{ total: number; byType: Record<string, nu
   return { total, byType };
 }
 
-function versionOf(cmd: string, args: string[]): string {
-  try {
-    return execFileSync(cmd, args, { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n')[0]!;
-  } catch {
-    return '?';
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Main
