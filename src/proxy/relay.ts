@@ -52,6 +52,7 @@ export function relay(
     let heldBytes = 0;
     let committing = false;
     let serverFull = false;
+    let clientFull = false;
     const resumeClient = () => {
       if (!committing && !serverFull && heldBytes <= HOLD_LIMIT && !done) client.resume();
     };
@@ -119,9 +120,13 @@ export function relay(
         if (!(err instanceof PgsealError)) onInternalError(err);
         return finish(`upstream protocol error: ${errorReason(err)}`, encodeErrorResponse({ severity: 'FATAL', code: SQLSTATE.connectionFailure, message: 'upstream sent an invalid message' }));
       }
-      if (!client.write(chunk)) {
+      if (!client.write(chunk) && !clientFull) {
+        clientFull = true;
         server.pause();
-        client.once('drain', () => server.resume());
+        client.once('drain', () => {
+          clientFull = false;
+          server.resume();
+        });
       }
     };
 
