@@ -7,7 +7,7 @@
  * What it does (see bench/README.md for how to read the output):
  *   1. starts a throw-away PostgreSQL 15 with TLS (test CA) and SCRAM (test/support/postgres.ts),
  *      creates role + database `bench`, runs `pgbench -i -s $BENCH_SCALE` directly against it;
- *   2. starts PgBouncer (Debian package, scripts/install-bench-deps.sh) on a free port:
+ *   2. starts PgBouncer (Debian package, scripts/install-deps.sh --bench) on a free port:
  *      pool_mode=session, client leg TLS (sslmode=require, self-signed test cert), server leg
  *      TLS verify-full against the PostgreSQL test CA, auth_type=scram-sha-256 with the role's
  *      SCRAM verifier in auth_file (SCRAM pass-through: PgBouncer logs in upstream with the
@@ -222,7 +222,7 @@ function pgbouncerBinary(): string {
   for (const p of [...(process.env['PATH'] ?? '').split(':').filter(Boolean).map((d) => join(d, 'pgbouncer')), '/usr/sbin/pgbouncer']) {
     if (existsSync(p)) return p;
   }
-  throw new Error('pgbouncer not found (PATH, /usr/sbin/pgbouncer): run scripts/install-bench-deps.sh');
+  throw new Error('pgbouncer not found (PATH, /usr/sbin/pgbouncer): run scripts/install-deps.sh --bench');
 }
 
 function runAsUser(): { uid?: number; gid?: number; name: string } {
