@@ -148,3 +148,36 @@ test('replication connections are refused unless enabled', async () => {
   const c = new pg.Client({ host: '127.0.0.1', port: seal.port, user: 'eve', password: 'eve-secret', database: 'postgres', replication: 'database', ssl: { ca: readFileSync(seal.caFile), servername: 'localhost' } } as pg.ClientConfig);
   await assert.rejects(c.connect(), (e: any) => e.code === '28000' && /replication connections are not allowed/.test(e.message));
 });
+
+test('random messages after login get an error or a close, never a crash (seeded fuzz)', async () => {
+  let seed = 12345;
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  for (let round = 0; round < 20; round++) {
+    const c = new pg.Client({ host: '127.0.0.1', port: seal.port, user: 'eve', password: 'eve-secret', database: 'postgres', ssl: { ca: readFileSync(seal.caFile), servername: 'localhost' } });
+    c.on('error', () => {});
+    await c.connect();
+    const stream = (c as any).connection.stream as net.Socket;
+    const closed = once(stream, 'close').then(() => true);
+    const parts: Buffer[] = [];
+    for (let i = 0; i < 5; i++) {
+      const code = 'QPBEDCSHFdcfX?\0'.charCodeAt(rand(15));
+      const body = Buffer.alloc(rand(64));
+      for (let j = 0; j < body.length; j++) body[j] = rand(256);
+      const head = Buffer.alloc(5);
+      head[0] = code;
+      head.writeInt32BE(rand(10) === 0 ? rand(4) : body.length + 4, 1); // now and then an invalid length
+      parts.push(head, body);
+    }
+    stream.write(Buffer.concat(parts));
+    const ended = await Promise.race([closed, new Promise<boolean>((r) => setTimeout(() => r(false), 3_000))]);
+    if (!ended) await c.end().catch(() => {});
+    stream.destroy();
+  }
+  await stillServes();
+  assert.equal(seal.proc.exitCode, null, 'pgseal is still running');
+  const internal = seal.log.filter((l) => /internal error|unexpected error/.test(l));
+  assert.deepEqual(internal, [], 'every bad message was a protocol error, none an internal one');
+});
