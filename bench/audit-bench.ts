@@ -46,7 +46,7 @@ import { verifyLog } from '../src/audit/verify.js';
 import type { VerifyReport } from '../src/audit/verify-report.js';
 import { findPgBinary, pgbench, runCommand, startPostgres, type CommandResult, type PgServer } from '../test/support/postgres.js';
 import { CLI, removePgseal, startPgseal, type Pgseal } from '../test/support/pgseal.js';
-import { clockTicks, fmt, lpad, median, pad, tail, versionOf } from './bench-util.js';
+import { clockTicks, fmt, libpqEnv, lpad, median, pad, stopOnSignalOrTimeout, tail, versionOf } from './bench-util.js';
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -217,17 +217,7 @@ function cleanup(): Promise<void> {
 }
 
 process.on('exit', removeTempSync); // the support modules SIGKILL their own children on exit
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(sig, () => {
-    console.error(`\naudit-bench: ${sig}, cleaning up`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
-
-const watchdog = setTimeout(() => {
-  console.error(`\naudit-bench: hard timeout of ${TOTAL_TIMEOUT_S} s reached, cleaning up`);
-  void Promise.race([cleanup(), sleep(30_000)]).finally(() => process.exit(3));
-}, TOTAL_TIMEOUT_S * 1000);
+const watchdog = stopOnSignalOrTimeout('audit-bench', cleanup, TOTAL_TIMEOUT_S);
 
 function checkAborted(): void {
   if (cleaning) throw new Error('aborted');
@@ -491,21 +481,7 @@ interface ProxyRun {
 }
 
 function clientEnv(port: number): Record<string, string> {
-  const none = join(tmpdir(), 'pgseal-bench-none');
-  return {
-    PGHOST: '127.0.0.1',
-    PGPORT: String(port),
-    PGUSER: ROLE,
-    PGDATABASE: DB,
-    PGPASSWORD: PASSWORD,
-    PGSSLMODE: 'require',
-    // Never pick up ~/.postgresql/* (a root.crt there turns require into verify-ca), ~/.pgpass or a service file.
-    PGSSLROOTCERT: `${none}.crt`,
-    PGSSLCERT: `${none}-client.crt`,
-    PGSSLKEY: `${none}-client.key`,
-    PGPASSFILE: `${none}.pgpass`,
-    PGCONNECT_TIMEOUT: '10',
-  };
+  return libpqEnv(port, ROLE, DB, PASSWORD);
 }
 
 function parsePgbench(stdout: string): { tps?: number; latencyMs?: number; transactions?: number } {

@@ -1,5 +1,7 @@
 // Helpers shared by the benchmark scripts (not tests): statistics, formatting, process CPU time.
 import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** median of a list (NaN when empty). */
 export function median(xs: readonly number[]): number {
@@ -52,4 +54,43 @@ export function versionOf(cmd: string, args: string[]): string {
   } catch {
     return '?';
   }
+}
+
+/**
+ * libpqEnv is the environment for pgbench/psql against 127.0.0.1:port with sslmode=require that
+ * never picks up ~/.postgresql/* (a root.crt there turns require into verify-ca), ~/.pgpass or a
+ * service file.
+ */
+export function libpqEnv(port: number, user: string, database: string, password: string): Record<string, string> {
+  const none = join(tmpdir(), 'pgseal-bench-none');
+  return {
+    PGHOST: '127.0.0.1',
+    PGPORT: String(port),
+    PGUSER: user,
+    PGDATABASE: database,
+    PGPASSWORD: password,
+    PGSSLMODE: 'require',
+    PGSSLROOTCERT: `${none}.crt`,
+    PGSSLCERT: `${none}-client.crt`,
+    PGSSLKEY: `${none}-client.key`,
+    PGPASSFILE: `${none}.pgpass`,
+    PGCONNECT_TIMEOUT: '10',
+  };
+}
+
+/**
+ * stopOnSignalOrTimeout runs cleanup on SIGINT/SIGTERM/SIGHUP (exit 130) and after a hard time
+ * limit (exit 3, cleanup given at most 30 s); it returns the watchdog timer to clear on success.
+ */
+export function stopOnSignalOrTimeout(name: string, cleanup: () => Promise<void>, timeoutS: number): NodeJS.Timeout {
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(sig, () => {
+      console.error(`\n${name}: ${sig}, cleaning up`);
+      void cleanup().finally(() => process.exit(130));
+    });
+  }
+  return setTimeout(() => {
+    console.error(`\n${name}: hard timeout of ${timeoutS} s reached, cleaning up`);
+    void Promise.race([cleanup(), new Promise((r) => setTimeout(r, 30_000))]).finally(() => process.exit(3));
+  }, timeoutS * 1000);
 }

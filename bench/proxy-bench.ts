@@ -33,13 +33,12 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createReadStream, existsSync, readFileSync, rmSync } from 'node:fs';
 import { chmod, chown, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
-import { createConnection } from 'node:net';
 import { availableParallelism, cpus, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { findPgBinary, freePort, pgbench, runCommand, startPostgres, type CommandResult, type PgServer } from '../test/support/postgres.js';
+import { findPgBinary, freePort, pgbench, runCommand, startPostgres, tcpProbe, type CommandResult, type PgServer } from '../test/support/postgres.js';
 import { removePgseal, startPgseal, type Pgseal } from '../test/support/pgseal.js';
-import { clockTicks, fmt, lpad, median, pad, tail, versionOf } from './bench-util.js';
+import { clockTicks, fmt, libpqEnv, lpad, median, pad, stopOnSignalOrTimeout, tail, versionOf } from './bench-util.js';
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -112,20 +111,6 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 
 
-function tcpProbe(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createConnection({ host: '127.0.0.1', port });
-    const done = (ok: boolean): void => {
-      s.removeAllListeners();
-      s.on('error', () => {});
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(1000, () => done(false));
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-  });
-}
 
 
 /** utime + stime of a process (all its threads), in clock ticks; undefined if it is gone. */
@@ -203,17 +188,7 @@ function cleanup(): Promise<void> {
 }
 
 process.on('exit', killBouncerSync);
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(sig, () => {
-    console.error(`\nproxy-bench: ${sig}, cleaning up`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
-
-const watchdog = setTimeout(() => {
-  console.error(`\nproxy-bench: hard timeout of ${TOTAL_TIMEOUT_S} s reached, cleaning up`);
-  void Promise.race([cleanup(), sleep(30_000)]).finally(() => process.exit(3));
-}, TOTAL_TIMEOUT_S * 1000);
+const watchdog = stopOnSignalOrTimeout('proxy-bench', cleanup, TOTAL_TIMEOUT_S);
 
 // ---------------------------------------------------------------------------------------------
 // PgBouncer
@@ -359,21 +334,7 @@ function targetAlive(t: TargetName): boolean {
 }
 
 function clientEnv(port: number): Record<string, string> {
-  const none = join(tmpdir(), 'pgseal-bench-none');
-  return {
-    PGHOST: '127.0.0.1',
-    PGPORT: String(port),
-    PGUSER: ROLE,
-    PGDATABASE: DB,
-    PGPASSWORD: PASSWORD,
-    PGSSLMODE: 'require',
-    // Never pick up ~/.postgresql/*, ~/.pgpass or a service file.
-    PGSSLROOTCERT: `${none}.crt`,
-    PGSSLCERT: `${none}-client.crt`,
-    PGSSLKEY: `${none}-client.key`,
-    PGPASSFILE: `${none}.pgpass`,
-    PGCONNECT_TIMEOUT: '10',
-  };
+  return libpqEnv(port, ROLE, DB, PASSWORD);
 }
 
 function parsePgbench(stdout: string): { tps?: number; latencyMs?: number; transactions?: number; failed?: number } {

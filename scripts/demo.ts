@@ -6,7 +6,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { openSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, runCommand, startPostgres } from '../test/support/postgres.js';
+import { freePort, runCommand, startPostgres, tcpProbe } from '../test/support/postgres.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const cli = join(root, 'dist/src/cli/main.js');
@@ -60,13 +60,8 @@ async function main(): Promise<void> {
 }
 
 async function waitForPort(port: number): Promise<void> {
-  const net = await import('node:net');
   for (let i = 0; i < 200; i++) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = net.connect({ host: '127.0.0.1', port }, () => (s.destroy(), r(true)));
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
+    if (await tcpProbe(port)) return;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error('pgseal did not start; see demo/pgseal.log');

@@ -557,7 +557,8 @@ function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
   });
 }
 
-function tcpProbe(port: number): Promise<boolean> {
+/** tcpProbe tells whether something accepts TCP connections on 127.0.0.1:port (1 s timeout). */
+export function tcpProbe(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = createConnection({ host: '127.0.0.1', port });
     const done = (ok: boolean): void => {
