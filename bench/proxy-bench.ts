@@ -34,7 +34,8 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createReadStream, existsSync, readFileSync, rmSync } from 'node:fs';
 import { chmod, chown, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, release, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { findPgBinary, freePort, pgbench, runCommand, startPostgres, tcpProbe, type CommandResult, type PgServer } from '../test/support/postgres.js';
 import { removePgseal, startPgseal, type Pgseal } from '../test/support/pgseal.js';
@@ -62,8 +63,23 @@ const ROLE = 'bench';
 const PASSWORD = 'bench-' + Math.random().toString(36).slice(2, 12);
 const DB = 'bench';
 
-type TargetName = 'direct' | 'pgbouncer' | 'pgseal';
-const TARGETS: readonly TargetName[] = ['direct', 'pgbouncer', 'pgseal'];
+type TargetName = 'direct' | 'pgbouncer' | 'pgseal' | 'pgseal-noaudit' | 'node-relay';
+const ALL_TARGETS: readonly TargetName[] = ['direct', 'pgbouncer', 'pgseal', 'pgseal-noaudit', 'node-relay'];
+/**
+ * direct, pgbouncer and pgseal always run; BENCH_EXTRA_TARGETS adds pgseal-noaudit (a second pgseal
+ * with audit.enabled false) and/or node-relay (bench/tls-relay.ts: Node's TLS stack alone, the
+ * floor for any proxy built on it), to show where pgseal's cost goes.
+ */
+const TARGETS: readonly TargetName[] = (() => {
+  const extra = (process.env['BENCH_EXTRA_TARGETS'] ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+  for (const e of extra) {
+    if (!ALL_TARGETS.includes(e as TargetName) || ['direct', 'pgbouncer', 'pgseal'].includes(e)) {
+      console.error(`proxy-bench: unknown extra target ${e} in BENCH_EXTRA_TARGETS (known: pgseal-noaudit, node-relay)`);
+      process.exit(2);
+    }
+  }
+  return ALL_TARGETS.filter((t) => ['direct', 'pgbouncer', 'pgseal'].includes(t) || extra.includes(t));
+})();
 
 interface Workload {
   id: string;
@@ -136,6 +152,8 @@ function cpuTicks(pid: number | undefined): number | undefined {
 
 let pg: PgServer | undefined;
 let seal: Pgseal | undefined;
+let sealNoAudit: Pgseal | undefined;
+let relay: { proc: ChildProcess; port: number } | undefined;
 let bouncer: { proc: ChildProcess; dir: string; logFile: string; port: number } | undefined;
 let cleaning: Promise<void> | undefined;
 
@@ -169,9 +187,11 @@ function cleanup(): Promise<void> {
       }
       rmSync(bouncer.dir, { recursive: true, force: true });
     }
-    if (seal) {
+    relay?.proc.kill('SIGKILL');
+    for (const p of [seal, sealNoAudit]) {
+      if (!p) continue;
       try {
-        await Promise.race([removePgseal(seal), sleep(15_000)]);
+        await Promise.race([removePgseal(p), sleep(15_000)]);
       } catch (err) {
         console.error(`proxy-bench: stopping pgseal: ${(err as Error).message}`);
       }
@@ -287,6 +307,20 @@ async function startPgbouncer(server: PgServer, verifier: string): Promise<NonNu
   }
 }
 
+async function startNodeRelay(server: PgServer, b: NonNullable<typeof bouncer>): Promise<NonNullable<typeof relay>> {
+  const port = await freePort();
+  const script = join(dirname(fileURLToPath(import.meta.url)), 'tls-relay.js');
+  const proc = spawn(process.execPath, [script, String(port), String(server.port), join(b.dir, 'client.crt'), join(b.dir, 'client.key'), server.caFile], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const deadline = Date.now() + 10_000;
+  while (!(await tcpProbe(port))) {
+    if (proc.exitCode !== null || Date.now() > deadline) throw new Error('node-relay did not start');
+    await sleep(50);
+  }
+  return { proc, port };
+}
+
 // ---------------------------------------------------------------------------------------------
 // pgbench runs
 
@@ -313,6 +347,10 @@ function targetPort(t: TargetName): number {
       return bouncer!.port;
     case 'pgseal':
       return seal!.port;
+    case 'pgseal-noaudit':
+      return sealNoAudit!.port;
+    case 'node-relay':
+      return relay!.port;
   }
 }
 
@@ -324,17 +362,24 @@ function targetPid(t: TargetName): number | undefined {
       return bouncer?.proc.pid;
     case 'pgseal':
       return seal?.proc.pid;
+    case 'pgseal-noaudit':
+      return sealNoAudit?.proc.pid;
+    case 'node-relay':
+      return relay?.proc.pid;
   }
 }
 
 function targetAlive(t: TargetName): boolean {
-  const p = t === 'pgbouncer' ? bouncer?.proc : t === 'pgseal' ? seal?.proc : undefined;
   if (t === 'direct') return true;
+  const p = { pgbouncer: bouncer?.proc, pgseal: seal?.proc, 'pgseal-noaudit': sealNoAudit?.proc, 'node-relay': relay?.proc }[t];
   return p !== undefined && p.exitCode === null && p.signalCode === null;
 }
 
 function clientEnv(port: number): Record<string, string> {
-  return libpqEnv(port, ROLE, DB, PASSWORD);
+  const env = libpqEnv(port, ROLE, DB, PASSWORD);
+  // The bare relay passes SCRAM through as bytes: channel binding would bind to the wrong certificate.
+  if (relay && port === relay.port) env['PGCHANNELBINDING'] = 'disable';
+  return env;
 }
 
 function parsePgbench(stdout: string): { tps?: number; latencyMs?: number; transactions?: number; failed?: number } {
@@ -519,7 +564,7 @@ async function main(): Promise<number> {
       'every number includes that contention.',
   );
   console.log(
-    `plan: ${ROUNDS} rounds x ${WORKLOADS.length} workloads x 3 targets, ${SECONDS} s each, scale ${SCALE}, warm-up ${WARMUP} s per target; ` +
+    `plan: ${ROUNDS} rounds x ${WORKLOADS.length} workloads x ${TARGETS.length} targets, ${SECONDS} s each, scale ${SCALE}, warm-up ${WARMUP} s per target; ` +
       `CLK_TCK ${clockTicks()}; hard bound ${TOTAL_TIMEOUT_S} s`,
   );
   console.log(`load average at start: ${loadavg().map((x) => x.toFixed(2)).join(' ')} (other work on the machine skews every number)`);
@@ -538,6 +583,14 @@ async function main(): Promise<number> {
   console.log(`PgBouncer on 127.0.0.1:${bouncer.port} (pid ${bouncer.proc.pid}, user ${runAsUser().name})`);
   seal = await startPgseal(pg, { roles: [ROLE] });
   console.log(`pgseal on 127.0.0.1:${seal.port} (pid ${seal.proc.pid}), audit log under ${join(seal.dir, 'home', 'audit')}`);
+  if (TARGETS.includes('pgseal-noaudit')) {
+    sealNoAudit = await startPgseal(pg, { roles: [ROLE], editYaml: (y) => y.replace(/^audit:\n/m, 'audit:\n  enabled: false\n') });
+    console.log(`pgseal-noaudit on 127.0.0.1:${sealNoAudit.port} (pid ${sealNoAudit.proc.pid}), audit.enabled false`);
+  }
+  if (TARGETS.includes('node-relay')) {
+    relay = await startNodeRelay(pg, bouncer);
+    console.log(`node-relay on 127.0.0.1:${relay.port} (pid ${relay.proc.pid}): bench/tls-relay.ts, no parsing, no audit`);
+  }
 
   // Smoke: one connection per target, so a broken target is reported before the long runs.
   const dead = new Set<TargetName>();
@@ -545,7 +598,7 @@ async function main(): Promise<number> {
     const r = await pg.psql('SELECT current_user, (SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid())', {
       user: ROLE, password: PASSWORD, database: DB, port: targetPort(t), sslmode: 'require',
       // No root certificate: with one present, libpq's sslmode=require would verify the chain.
-      extraEnv: { PGSSLROOTCERT: clientEnv(0)['PGSSLROOTCERT']! },
+      extraEnv: { PGSSLROOTCERT: clientEnv(0)['PGSSLROOTCERT']!, ...(t === 'node-relay' ? { PGCHANNELBINDING: 'disable' } : {}) },
     });
     if (r.code !== 0) {
       console.log(`smoke ${t}: FAILED\n${diagnose(t, r)}`);

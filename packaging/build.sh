@@ -84,7 +84,7 @@ if [ "$actual" != "$NODE_INTEGRITY" ]; then
   die "$tarball does not match NODE_INTEGRITY in runtime.env (got $actual); deleted it"
 fi
 mkdir -p "$work/node" "$runtime/bin"
-tar -xzf "$tarball" -C "$work/node" package/bin/node package/LICENSE
+tar -xzf "$tarball" -C "$work/node" package/bin/node package/LICENSE package/include/node
 install -m 0755 "$work/node/package/bin/node" "$runtime/bin/node"
 # Official builds carry symbols and debug info (+18 MB); Debian strips every binary it ships.
 strip --strip-unneeded --remove-section=.comment "$runtime/bin/node"
@@ -101,6 +101,11 @@ say "runtime: Node.js $NODE_VERSION verified"
 # --- 2. The application: src/ compiled on its own, production dependencies. -----------------
 say "compiling src/ (tsc)"
 (cd "$repo" && npx --no-install tsc -p packaging/tsconfig.json --outDir "$app/dist")
+# The native SHA-256 addon, against the bundled runtime's own headers (node_api.h, OpenSSL).
+say "compiling the native SHA-256 addon (scripts/build-native.sh)"
+bash "$repo/scripts/build-native.sh" "$app/dist/native/pgseal_native.node" "$work/node/package/include/node"
+[ -f "$app/dist/native/pgseal_native.node" ] || die "native addon not built: packaging needs a C compiler (scripts/install-deps.sh)"
+strip --strip-unneeded --remove-section=.comment "$app/dist/native/pgseal_native.node"
 cp "$repo/package.json" "$repo/package-lock.json" "$app/"
 say "installing production dependencies (npm ci --omit=dev)"
 (cd "$app" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --prefer-offline --loglevel=error >/dev/null)
@@ -144,7 +149,10 @@ got=$("$node_bin" "$app/dist/src/cli/main.js" --version)
 (cd "$app" && "$node_bin" -e 'const s = require("sodium-native"); const b = Buffer.alloc(32); s.randombytes_buf(b);
   if (b.equals(Buffer.alloc(32))) process.exit(1);') || die "sodium-native does not load under Node $NODE_VERSION"
 
-say "application staged; sodium-native loads under the bundled runtime"
+(cd "$app" && "$node_bin" --input-type=module -e 'const { sha256Backend } = await import("./dist/src/audit/sha256.js");
+  if (sha256Backend !== "native") process.exit(1);') || die "the native SHA-256 addon does not load under Node $NODE_VERSION"
+
+say "application staged; sodium-native and the native SHA-256 load under the bundled runtime"
 # --- 3. Wrapper, configuration, user, documentation. -----------------------------------------
 install -D -m 0755 "$here/pgseal.sh" "$stage/usr/bin/pgseal"
 install -D -m 0644 "$here/pgseal.yaml" "$stage/etc/pgseal/pgseal.yaml"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # System packages pgseal's integration tests need, on Debian 12 (or any apt-based system):
-# the PostgreSQL server and client (initdb, postgres, psql, pgbench under
+# a C compiler for the native SHA-256 addon, the PostgreSQL server and client (initdb, postgres, psql, pgbench under
 # /usr/lib/postgresql/<version>/bin, not on PATH), the openssl CLI (test certificates), and the
 # packaging tools (dpkg-dev, fakeroot, rpm, lintian, rpmlint, debootstrap, systemd-analyze).
 # Idempotent: does nothing (and no `apt-get update`) when everything is present.
@@ -28,6 +28,9 @@ if ! command -v openssl >/dev/null 2>&1; then pkgs+=(openssl); fi
 if [ "$bench" = 1 ] && ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ]; then
   pkgs+=(pgbouncer)
 fi
+
+# The native SHA-256 addon (scripts/build-native.sh): a C compiler and libc headers.
+if ! command -v cc >/dev/null 2>&1; then pkgs+=(gcc libc6-dev); fi
 
 # Packaging tests (test/packaging): build tools, linters, a Debian root, systemd checks.
 for cmd in dpkg-shlibdeps:dpkg-dev fakeroot:fakeroot rpmbuild:rpm rpm2cpio:rpm cpio:cpio strip:binutils \

@@ -3,12 +3,14 @@ export interface Clock {
   nowMicros(): number;
 }
 
-const hr0 = process.hrtime.bigint();
-const wall0 = BigInt(Date.now()) * 1000n;
+const perf0 = performance.now();
+const wall0 = Date.now() * 1000;
 
 /** systemClock is monotonic-stepped wall time with microsecond resolution. */
 export const systemClock: Clock = {
-  nowMicros: () => Number(wall0 + (process.hrtime.bigint() - hr0) / 1000n),
+  // performance.now() is monotonic with sub-microsecond resolution and a third of the cost of
+  // process.hrtime.bigint(); it is read several times per query.
+  nowMicros: () => wall0 + Math.floor((performance.now() - perf0) * 1000),
 };
 
 let cachedSecond = -1;

@@ -1,20 +1,15 @@
 // RFC 9162 §2.1 Merkle tree hashing and an append-only compact frontier.
 // Pure: no I/O. Tree sizes are JavaScript numbers (safe integers, < 2^53), so bit
 // arithmetic is done with `% 2` and `/ 2` rather than 32-bit operators.
-import { createHash, hash } from 'node:crypto';
-import sodium from 'sodium-native';
+import { createHash } from 'node:crypto';
 
 import { PgsealError } from '../errors.js';
+import { prefixedSha256 } from './sha256.js';
 
 /** HASH_SIZE is the byte length of every tree hash (SHA-256). */
 export const HASH_SIZE = 32;
 
-const LEAF_PREFIX = Buffer.from([0x00]);
 const EMPTY_ROOT = createHash('sha256').digest();
-// Reused inputs 0x00 ‖ record and 0x01 ‖ left ‖ right: a one-shot hash() of a copied input is
-// cheaper than a Hash object per call, and a hash then allocates only its output.
-const leafInput = Buffer.alloc(1 + 16 * 1024, 0x00);
-const nodeInput = Buffer.alloc(1 + 2 * HASH_SIZE, 0x01);
 
 /** MerkleError reports a malformed tree hash, size or serialised frontier. */
 export class MerkleError extends PgsealError {
@@ -25,11 +20,7 @@ export class MerkleError extends PgsealError {
 
 /** leafHash returns MTH({d}) = SHA-256(0x00 ‖ d) (RFC 9162 §2.1.1). */
 export function leafHash(data: Uint8Array): Buffer {
-  if (data.length < leafInput.length) {
-    leafInput.set(data, 1);
-    return hash('sha256', leafInput.subarray(0, 1 + data.length), 'buffer');
-  }
-  return createHash('sha256').update(LEAF_PREFIX).update(data).digest(); // large records: no copy
+  return prefixedSha256(0x00, data);
 }
 
 /** nodeHash returns SHA-256(0x01 ‖ left ‖ right) for two 32-byte child hashes (RFC 9162 §2.1.1). */
@@ -42,13 +33,7 @@ export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
 
 /** hashChildren is nodeHash without the length checks, for callers that validated their input. */
 export function hashChildren(left: Uint8Array, right: Uint8Array): Buffer {
-  nodeInput.set(left, 1);
-  nodeInput.set(right, 1 + HASH_SIZE);
-  // libsodium hashes a 65-byte input in about half the time of a node:crypto call here (the
-  // call overhead dominates); node:crypto stays faster for record-sized leaves.
-  const out = Buffer.allocUnsafe(HASH_SIZE);
-  sodium.crypto_hash_sha256(out, nodeInput);
-  return out;
+  return prefixedSha256(0x01, left, right);
 }
 
 /** emptyRoot returns MTH({}) = SHA-256() (RFC 9162 §2.1.1), a fresh copy each call. */

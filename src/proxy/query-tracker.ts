@@ -141,7 +141,7 @@ export class QueryTracker {
   private begin(kind: Operation['kind'], fields: { sql: string; statement?: string; portal?: string; params?: AuditParam[] }): void {
     const id = this.nextId++;
     const protocol = kind === 'query' ? 'simple' : kind === 'execute' ? 'extended' : 'function';
-    this.sink.append({ type: 'query', session: this.session, query: id, protocol, ...fields });
+    this.sink.append({ type: 'query', session: this.session, query: id, protocol, sql: fields.sql, statement: fields.statement, portal: fields.portal, params: fields.params });
     this.queries++;
     this.queriesSinceFlush++;
     this.pending.push({ kind, id, start: this.clock.nowMicros(), tags: [], rows: 0, dataRows: 0, error: null, copy: null });
@@ -200,7 +200,10 @@ export class QueryTracker {
     if (status === 'error') this.errors++;
     const rows = status === 'suspended' ? op.dataRows : op.rows;
     const duration_us = this.clock.nowMicros() - op.start;
-    const base = { type: 'result' as const, session: this.session, query: op.id, status, tags: op.tags, rows };
-    this.sink.append(op.error ? { ...base, sqlstate: op.error.sqlstate, message: op.error.message, duration_us } : { ...base, duration_us });
+    const error = op.error;
+    this.sink.append({
+      type: 'result', session: this.session, query: op.id, status, tags: op.tags, rows,
+      sqlstate: error?.sqlstate, message: error?.message, duration_us,
+    });
   }
 }

@@ -63,7 +63,9 @@ export async function startPgseal(pg: PgServer, opts: StartPgsealOptions = {}): 
 }
 
 async function launch(dir: string, home: string, configFile: string, port: number): Promise<Pgseal> {
-  const proc = spawn(process.execPath, [CLI, 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // PGSEAL_NODE_ARGS: extra node flags for profiling a benchmark run (e.g. --cpu-prof --cpu-prof-dir=D).
+  const nodeArgs = (process.env['PGSEAL_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+  const proc = spawn(process.execPath, [...nodeArgs, CLI, 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   const log: string[] = [];
   let stderr = '';
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));

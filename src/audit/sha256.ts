@@ -1,0 +1,46 @@
+// SHA-256 of a one-byte prefix followed by data, the shape of every RFC 9162 tree hash. The
+// native addon (native/sha256.c, built by scripts/build-native.sh) does it in a few hundred
+// nanoseconds; node:crypto needs about 2 µs per call, almost all of it call overhead, which is a
+// large share of what each audited query costs. Both give identical results; PGSEAL_NATIVE=0
+// forces node:crypto (tests run both).
+import { createHash, hash } from 'node:crypto';
+import { createRequire } from 'node:module';
+
+type NativeSha256 = (out: Uint8Array, prefix: number, a: Uint8Array, b?: Uint8Array) => void;
+
+function loadNative(): NativeSha256 | undefined {
+  if (process.env['PGSEAL_NATIVE'] === '0') return undefined;
+  try {
+    const addon = createRequire(import.meta.url)('../../native/pgseal_native.node') as { sha256?: NativeSha256 };
+    return typeof addon.sha256 === 'function' ? addon.sha256 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const native = loadNative();
+
+/** sha256Backend names the implementation in use, for the operational log and tests. */
+export const sha256Backend: 'native' | 'node:crypto' = native ? 'native' : 'node:crypto';
+
+// The fallback copies into a reused input: a one-shot hash() of a copy beats a Hash object per call.
+const scratch = Buffer.alloc(1 + 16 * 1024);
+
+/** prefixedSha256 returns SHA-256(prefix ‖ a ‖ b) as a new 32-byte Buffer. */
+export function prefixedSha256(prefix: number, a: Uint8Array, b?: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(32);
+  if (native) {
+    native(out, prefix, a, b);
+    return out;
+  }
+  const total = 1 + a.length + (b?.length ?? 0);
+  if (total <= scratch.length) {
+    scratch[0] = prefix;
+    scratch.set(a, 1);
+    if (b) scratch.set(b, 1 + a.length);
+    return hash('sha256', scratch.subarray(0, total), 'buffer');
+  }
+  const h = createHash('sha256').update(Buffer.of(prefix)).update(a);
+  if (b) h.update(b);
+  return h.digest();
+}

@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import type { LogRecord } from '../../src/audit/record.js';
+import { encodeGeneric, encodeRecord } from '../../src/audit/record.js';
+
+// Strings that exercise every escaping rule of JSON.stringify: quotes, backslashes, control
+// characters, DEL, non-ASCII, astral characters, lone surrogates, and both sides of the fast
+// path's length threshold.
+const STRINGS = [
+  '', 'ok', 'SELECT 1', 'say "hi"', 'C:\\temp', 'line\nbreak', 'tab\there', '\u0000nul', '\u001f', '\u007fdel',
+  'naïve café', '日本語', '😀 emoji', '\ud800 lone high', 'lone low \udc00', '\udc00\ud800', '</script>', '\u2028\u2029',
+  'x'.repeat(255) + '"', 'y'.repeat(256) + '\\', 'z'.repeat(300), 'q'.repeat(1000) + '\n',
+];
+
+function records(): LogRecord[] {
+  const out: LogRecord[] = [];
+  for (const s of STRINGS) {
+    out.push({ type: 'query', session: s, query: 7, protocol: 'simple', sql: s });
+    out.push({ type: 'query', session: 'abc', query: 2 ** 40, protocol: 'extended', sql: s, statement: s, portal: s });
+    out.push({ type: 'query', session: 'abc', query: 1, protocol: 'extended', sql: s, statement: '', params: [
+      { format: 'text', value: s }, { format: 'null' }, { format: 'binary', value: 'deadbeef', length: 9000, truncated: true, sha256: 'ab' },
+      { format: 'redacted', length: 3, sha256: s },
+    ] });
+    out.push({ type: 'result', session: 's', query: 3, status: 'ok', tags: [s, 'SELECT 1', s], rows: 0, duration_us: 12 });
+    out.push({ type: 'result', session: 's', query: 3, status: 'error', tags: [], rows: 5, sqlstate: '42P01', message: s, duration_us: 0 });
+    out.push({ type: 'copy', session: s, query: 4, direction: 'in', bytes: 123456789, messages: 3 });
+  }
+  return out;
+}
+
+test('the fast per-query encoders write exactly what JSON.stringify writes', () => {
+  let n = 0;
+  for (const r of records()) {
+    for (const seq of [0, 1, 9_007_199_254_740_991]) {
+      const fast = encodeRecord(seq, '2026-11-26T15:00:00.000001Z', r);
+      assert.equal(fast, encodeGeneric(seq, '2026-11-26T15:00:00.000001Z', r));
+      assert.deepEqual(Object.keys(JSON.parse(fast)).slice(0, 3), ['seq', 'ts', 'type']);
+      n++;
+    }
+  }
+  assert.ok(n > 300);
+});
+
+test('values of the wrong type take the generic path instead of being written unquoted', () => {
+  const odd = [
+    { type: 'result', session: 's', query: 1.5, status: 'ok', tags: ['x'], rows: 1, duration_us: 1 },
+    { type: 'result', session: 's', query: 1, status: 'ok', tags: [7], rows: Number.NaN, duration_us: 1 },
+    { type: 'query', session: 1, query: 1, protocol: 'simple', sql: 'x' },
+    { type: 'query', session: 's', query: 1, protocol: 'simple', sql: { toJSON: () => 'sneaky' } },
+    { type: 'copy', session: 's', query: 1, direction: 'in', bytes: Infinity, messages: 1 },
+  ] as unknown as LogRecord[];
+  for (const r of odd) {
+    const line = encodeRecord(1, 't', r);
+    assert.equal(line, encodeGeneric(1, 't', r));
+    JSON.parse(line); // always valid JSON
+  }
+  assert.match(encodeRecord(1, 't', odd[1]!), /"rows":null/);
+});
