@@ -10,6 +10,7 @@ import { recoverLog, type LogRepair } from './log-recovery.js';
 import { leafHash, type MerkleFrontier } from './merkle.js';
 import type { SignerKey } from './note.js';
 import { resolveSettings, type SealedLogOptions, type StoreSettings } from './store-options.js';
+import { LineBuffer } from './line-buffer.js';
 import { TimestampFormatter, encodeRecord, type LogRecord } from './record.js';
 import { SegmentFile, auditError, fsyncDir, segmentName } from './segment.js';
 import { GroupCommit, type CommitCallback } from './store-commit.js';
@@ -26,7 +27,7 @@ export class SealedLog implements AuditSink {
   readonly #ts = new TimestampFormatter();
   #segment!: SegmentFile;
   #segmentNumber: number;
-  #pending: string[] = [];
+  readonly #pending = new LineBuffer();
   #nextSeq: number;
   #lastCheckpoint: number; // seq of the last checkpoint record
   #unpublished: { note: string; size: number } | null = null;
@@ -92,7 +93,7 @@ export class SealedLog implements AuditSink {
   /** flush writes every buffered line in one write (and fdatasyncs with durability fsync); throws audit_error on failure. */
   flush(): void {
     if (this.#closed) {
-      if (this.#pending.length > 0) throw closedError();
+      if (this.#pending.count > 0) throw closedError();
       return;
     }
     this.#drain();
@@ -204,21 +205,16 @@ export class SealedLog implements AuditSink {
   // One write for the whole buffer; only then are the lines hashed into the tree.
   #writeBatch(): void {
     const lines = this.#pending;
-    if (lines.length === 0) return;
-    const data = Buffer.from(`${lines.join('\n')}\n`);
+    if (lines.count === 0) return;
     try {
-      this.#segment.write(data);
+      this.#segment.write(lines.bytes());
     } catch (err) {
       this.#healthy = false;
       throw auditError('write', err);
     }
-    this.#pending = [];
     this.#healthy = true;
-    for (let start = 0; start < data.length; ) {
-      const end = data.indexOf(0x0a, start); // JSON.stringify escapes every newline inside a record
-      this.#frontier.append(leafHash(data.subarray(start, end)));
-      start = end + 1;
-    }
+    lines.forEachLine((line) => this.#frontier.append(leafHash(line)));
+    lines.clear();
   }
 
   #syncNow(): void {
@@ -262,7 +258,7 @@ export class SealedLog implements AuditSink {
   #rotateIfDue(): void {
     const seg = this.#segment;
     const ageMs = (this.#o.clock.nowMicros() - seg.startedMicros) / 1000;
-    if (this.#pending.length > 0 || (seg.bytes < this.#o.segmentMaxBytes && ageMs < this.#o.segmentMaxMs)) return;
+    if (this.#pending.count > 0 || (seg.bytes < this.#o.segmentMaxBytes && ageMs < this.#o.segmentMaxMs)) return;
     try {
       this.#startSegment('rotate');
     } catch (err) {

@@ -1,0 +1,60 @@
+// The store's pending records, encoded to UTF-8 as they are appended into one reused buffer, with
+// the end of each line kept: the batch is written as it lies, and each record's bytes are known
+// for its leaf hash without searching for newlines or joining strings.
+
+const INITIAL_BYTES = 64 * 1024;
+// After a batch this large (a huge SQL text, a backlog while failing closed) the buffer is
+// released rather than kept for the life of the process.
+const KEEP_BYTES = 4 * 1024 * 1024;
+
+/** LineBuffer accumulates newline-terminated UTF-8 lines. */
+export class LineBuffer {
+  #buf = Buffer.allocUnsafe(INITIAL_BYTES);
+  #length = 0;
+  #ends: number[] = []; // offset of each line's '\n'
+
+  /** count is the number of lines held. */
+  get count(): number {
+    return this.#ends.length;
+  }
+
+  /** push appends line (which must not contain '\n') and a newline. */
+  push(line: string): void {
+    // A UTF-16 code unit takes at most 3 UTF-8 bytes; exact lengths only for long lines.
+    const room = line.length <= 16 * 1024 ? line.length * 3 + 1 : Buffer.byteLength(line) + 1;
+    if (this.#length + room > this.#buf.length) this.#grow(this.#length + room);
+    const n = this.#buf.write(line, this.#length, 'utf8');
+    this.#buf[this.#length + n] = 0x0a;
+    this.#ends.push(this.#length + n);
+    this.#length += n + 1;
+  }
+
+  /** bytes is a view of every line held, newlines included; valid until the next push or clear. */
+  bytes(): Buffer {
+    return this.#buf.subarray(0, this.#length);
+  }
+
+  /** forEachLine calls fn with a view of each line's bytes, without its newline. */
+  forEachLine(fn: (line: Buffer) => void): void {
+    let start = 0;
+    for (const end of this.#ends) {
+      fn(this.#buf.subarray(start, end));
+      start = end + 1;
+    }
+  }
+
+  /** clear drops every line. */
+  clear(): void {
+    if (this.#buf.length > KEEP_BYTES) this.#buf = Buffer.allocUnsafe(INITIAL_BYTES);
+    this.#length = 0;
+    this.#ends = [];
+  }
+
+  #grow(needed: number): void {
+    let size = this.#buf.length * 2;
+    while (size < needed) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.#buf.copy(next, 0, 0, this.#length);
+    this.#buf = next;
+  }
+}
