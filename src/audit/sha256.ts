@@ -28,11 +28,21 @@ const scratch = Buffer.alloc(1 + 16 * 1024);
 
 /** prefixedSha256 returns SHA-256(prefix ‖ a ‖ b) as a new 32-byte Buffer. */
 export function prefixedSha256(prefix: number, a: Uint8Array, b?: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(32);
   if (native) {
+    const out = Buffer.allocUnsafe(32);
     native(out, prefix, a, b);
     return out;
   }
+  return fallback(prefix, a, b);
+}
+
+/** prefixedSha256Into writes SHA-256(prefix ‖ a ‖ b) into out (32 bytes), which may overlap a or b. */
+export function prefixedSha256Into(out: Uint8Array, prefix: number, a: Uint8Array, b?: Uint8Array): void {
+  if (native) native(out, prefix, a, b); // the inputs are hashed before the digest is written
+  else out.set(fallback(prefix, a, b));
+}
+
+function fallback(prefix: number, a: Uint8Array, b?: Uint8Array): Buffer {
   const total = 1 + a.length + (b?.length ?? 0);
   if (total <= scratch.length) {
     scratch[0] = prefix;

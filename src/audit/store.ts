@@ -7,7 +7,7 @@ import { PgsealError } from '../errors.js';
 import { Checkpointer, writeLatestCheckpoint } from './checkpointer.js';
 import type { AuditEvent, AuditSink } from './events.js';
 import { recoverLog, type LogRepair } from './log-recovery.js';
-import { leafHash, type MerkleFrontier } from './merkle.js';
+import type { MerkleFrontier } from './merkle.js';
 import type { SignerKey } from './note.js';
 import { resolveSettings, type SealedLogOptions, type StoreSettings } from './store-options.js';
 import { LineBuffer } from './line-buffer.js';
@@ -213,7 +213,7 @@ export class SealedLog implements AuditSink {
       throw auditError('write', err);
     }
     this.#healthy = true;
-    lines.forEachLine((line) => this.#frontier.append(leafHash(line)));
+    lines.forEachLine((line) => this.#frontier.appendLeafOf(line));
     lines.clear();
   }
 

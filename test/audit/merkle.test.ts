@@ -124,3 +124,27 @@ test('frontier JSON parsing is strict', () => {
   }
   assert.deepEqual(MerkleFrontier.fromJSON({ hashes: json.hashes, size: 5 }).root(), good.root());
 });
+
+test('appendLeafOf (in-place hashing) builds the same tree as append(leafHash) and the reference, across fromJSON', () => {
+  const records = Array.from({ length: 70 }, (_, i) => Buffer.from(`{"seq":${i},"type":"query"}`));
+  const a = new MerkleFrontier();
+  const b = new MerkleFrontier();
+  for (let i = 0; i < records.length; i++) {
+    a.appendLeafOf(records[i]!);
+    b.append(leafHash(records[i]!));
+    const expected = rootFromLeaves(records.slice(0, i + 1).map((r) => leafHash(r)));
+    assert.deepEqual(a.root(), expected, `size ${i + 1}`);
+    assert.deepEqual(b.root(), expected);
+    assert.deepEqual(a.toJSON(), b.toJSON());
+  }
+  // A frontier restored mid-way keeps growing into the same tree.
+  const c = MerkleFrontier.fromJSON(new MerkleFrontier().toJSON());
+  for (const r of records.slice(0, 37)) c.appendLeafOf(r);
+  const d = MerkleFrontier.fromJSON(c.toJSON());
+  for (const r of records.slice(37)) d.appendLeafOf(r);
+  assert.deepEqual(d.root(), a.root());
+  // root() returns a copy: changing it does not change the frontier.
+  const r1 = a.root();
+  r1.fill(0);
+  assert.notDeepEqual(a.root(), r1);
+});
