@@ -486,6 +486,7 @@ describe('packages (.deb, .rpm)', { concurrency: true, timeout: 15 * 60_000 }, (
     });
     assert.equal(served.exit, 0, served.log);
     assert.match(served.listen, /^127\.0\.0\.1:\d+$/);
+    assert.match(served.log, /"sha256":"native"/, 'the packaged native SHA-256 addon loads under the bundled runtime');
     const verify = await inRoot(root, ['/usr/bin/pgseal', 'verify', '/var/lib/pgseal/audit', '--key', '/var/lib/pgseal/keys/audit.pub'], user);
     assert.equal(verify.code, 0, `${verify.stdout}\n${verify.stderr}`);
     assert.match(verify.stdout, /^intact: /);
@@ -576,6 +577,7 @@ describe('packages (.deb, .rpm)', { concurrency: true, timeout: 15 * 60_000 }, (
       assert.equal(init.code, 0, init.stderr);
       const served = await serveBriefly(node, [main, 'serve', '--config', join(dir, 'pgseal.yaml')], env);
       assert.equal(served.exit, 0, served.log);
+      assert.match(served.log, /"sha256":"native"/);
       const verify = await cli(['verify', join(dir, 'audit'), '--key', join(dir, 'keys/audit.pub')]);
       assert.equal(verify.code, 0, `${verify.stdout}\n${verify.stderr}`);
     });
@@ -633,6 +635,7 @@ wait_log() { i=0; while [ $i -lt 100 ]; do logs | grep -q "$1" && return 0; i=$(
 wait_state() { i=0; while [ $i -lt 100 ]; do [ "$(systemctl is-active pgseal.service)" = "$1" ] && return 0; i=$((i+1)); sleep 0.2; done; return 1; }
 systemctl start pgseal.service
 wait_log '"pgseal listening"' && echo "STEP start ok"
+logs | grep -q '"sha256":"native"' && echo "STEP native sha256 ok"
 systemctl show pgseal.service -p User -p NoNewPrivileges -p PrivateUsers -p CapabilityBoundingSet -p ProtectSystem
 systemctl reload pgseal.service
 wait_log '"configuration reloaded"' && echo "STEP reload ok"
@@ -682,6 +685,7 @@ async function bootAndProbe(t: TestContext, root: string): Promise<void> {
     const probe = readFileSync(probeFile, 'utf8');
     for (const step of probe.split('\n').filter((l) => l.startsWith('STEP '))) t.diagnostic(step);
     assert.match(probe, /^STEP start ok$/m, probe);
+    assert.match(probe, /^STEP native sha256 ok$/m, 'the native SHA-256 addon loads under the hardened unit');
     assert.match(probe, /^User=pgseal$/m, probe);
     assert.match(probe, /^PrivateUsers=yes$/m, probe);
     assert.match(probe, /^CapabilityBoundingSet=$/m, probe);
