@@ -5,7 +5,7 @@ import { test } from 'node:test';
 
 import { LineSplitter, LineTooLongError } from '../../src/audit/log-reader-lines.js';
 import { encodeRecord } from '../../src/audit/record.js';
-import { isCompactJson, parseRecordHead } from '../../src/audit/verify-json.js';
+import { isCompactJson, isCompactJsonAt, parseRecordHead, parseRecordHeadAt } from '../../src/audit/verify-json.js';
 import { sessionEvents } from './fixtures.js';
 
 const TS = '2026-11-26T13:24:59.247441Z';
@@ -130,4 +130,49 @@ test('isCompactJson checks UTF-8 inside strings, and rejects bytes >= 0x80 outsi
     [0x7b, 0x22, 0x61, 0x22, 0x3a, 0xc3, 0xa9, 0x7d], // é as a bare value
   ];
   for (const b of bad) assert.equal(isCompactJson(Buffer.from(b)), false, Buffer.from(b).toString('hex'));
+});
+
+test('the in-place forms read only their range: the bytes around a line never change the verdict', () => {
+  // Suffixes that would complete a cut literal, string, escape, number or object if read past the end.
+  const after = ['', '\n', '}', 'ue}', 'e}', '0}', '5e1}', '"}', '0"}', '":1}', ':1}', ']}', ',"type":"query"}', '0000"}'];
+  const before = ['', '{', '{"seq":1,', '\n'];
+  let state = 777;
+  const rand = (n: number): number => {
+    state = (state * 1103515245 + 12345) % 2 ** 31;
+    return state % n;
+  };
+  const cases: Buffer[] = lines.map((l) => Buffer.from(l));
+  for (const l of lines) {
+    const b = Buffer.from(l);
+    for (let k = 0; k < 40; k++) cases.push(b.subarray(0, rand(b.length))); // cut anywhere
+  }
+  cases.push(Buffer.from('{"a":"\\u12'), Buffer.from('{"a":"\\'), Buffer.from('{"a":-'), Buffer.from('{"a":1.'), Buffer.from('{"a":1e'));
+  cases.push(Buffer.from(`{"seq":1,"ts":"${TS}","type":"query`), Buffer.from(`{"seq":1,"ts":"${TS.slice(0, 10)}`), Buffer.from('{"seq":12'));
+  for (const line of cases) {
+    const compact = isCompactJson(line);
+    const head = parseRecordHead(line);
+    for (const pre of before) {
+      for (const post of after) {
+        const buf = Buffer.concat([Buffer.from(pre), line, Buffer.from(post)]);
+        const start = Buffer.byteLength(pre);
+        const end = start + line.length;
+        const what = `${pre}|${line.toString()}|${post}`;
+        assert.equal(isCompactJsonAt(buf, start, end), compact, what);
+        assert.deepEqual(parseRecordHeadAt(buf, start, end, { seq: 0, type: '' }), head, what);
+      }
+    }
+  }
+});
+
+test('LineSplitter.split gives the same lines as push, as ranges of the chunks', () => {
+  const text = Buffer.from(`${lines.slice(0, 6).join('\n')}\n${'x'.repeat(10)}`);
+  for (const step of [1, 5, 64, text.length]) {
+    const splitter = new LineSplitter(1 << 20);
+    const got: string[] = [];
+    for (let i = 0; i < text.length; i += step) {
+      splitter.split(text.subarray(i, Math.min(text.length, i + step)), (buf, start, end) => got.push(buf.toString('utf8', start, end)));
+    }
+    assert.deepEqual(got, lines.slice(0, 6), `step ${step}`);
+    assert.equal(splitter.end()?.toString(), 'x'.repeat(10));
+  }
 });
