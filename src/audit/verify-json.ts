@@ -7,6 +7,9 @@ import { isUtf8 } from 'node:buffer';
 /** RecordHead is what every line starts with. */
 export type RecordHead = { seq: number; type: string };
 
+/** HeadAt is a RecordHead read in place, with `next`, the index just after the head (at the ',' or '}' that follows the type). */
+export type HeadAt = RecordHead & { next: number };
+
 const Q = 0x22; // "
 const COLON = 0x3a;
 const COMMA = 0x2c;
@@ -32,11 +35,20 @@ const KNOWN_TYPES = [
 
 /** parseRecordHead reads seq and type from the line's fixed head into out (a fresh object by default), or returns why the head is malformed. */
 export function parseRecordHead(line: Uint8Array, out: RecordHead = { seq: 0, type: '' }): RecordHead | string {
-  return parseRecordHeadAt(line, 0, line.length, out);
+  const next = readHead(line, 0, line.length, out);
+  return typeof next === 'string' ? next : out;
 }
 
-/** parseRecordHeadAt is parseRecordHead of the line buf[start, end), which it reads in place. */
-export function parseRecordHeadAt(buf: Uint8Array, start: number, end: number, out: RecordHead): RecordHead | string {
+/** parseRecordHeadAt is parseRecordHead of the line buf[start, end), read in place; out.next tells where the rest starts. */
+export function parseRecordHeadAt(buf: Uint8Array, start: number, end: number, out: HeadAt): HeadAt | string {
+  const next = readHead(buf, start, end, out);
+  if (typeof next === 'string') return next;
+  out.next = next;
+  return out;
+}
+
+// Reads the head of buf[start, end) into out; returns the index after it, or why it is malformed.
+function readHead(buf: Uint8Array, start: number, end: number, out: RecordHead): number | string {
   if (!startsWith(buf, end, SEQ_PREFIX, start)) return 'line does not start with {"seq":';
   let i = start + SEQ_PREFIX.length;
   const digits = i;
@@ -60,7 +72,7 @@ export function parseRecordHeadAt(buf: Uint8Array, start: number, end: number, o
   if (i === from || i >= end || buf[i] !== Q || (after !== COMMA && after !== RBRACE)) return 'type is not a record type name';
   out.seq = seq;
   out.type = typeName(buf, from, i);
-  return out;
+  return i + 1;
 }
 
 const TS_WRONG = 'ts is not RFC 3339 UTC with six fractional digits';
@@ -80,15 +92,31 @@ export function isCompactJson(line: Uint8Array): boolean {
 /** isCompactJsonAt is isCompactJson of the line buf[start, end), which it reads in place. */
 export function isCompactJsonAt(buf: Uint8Array, start: number, end: number): boolean {
   nonAscii = false;
-  // ASCII lines (the usual case) skip the UTF-8 pass
-  return scanJson(buf, start, end) && (!nonAscii || isUtf8(new Uint8Array(buf.buffer, buf.byteOffset + start, end - start)));
+  return scanJson(buf, start, end, 0, 0) && utf8Checked(buf, start, end);
 }
 
-function scanJson(line: Uint8Array, start: number, n: number): boolean {
-  let depth = 0;
+/**
+ * isCompactRecordAt is isCompactJsonAt for a line whose head parseRecordHeadAt accepted: it scans
+ * only the rest, from head.next, as the continuation of the record object (the head is plain
+ * ASCII, so the verdict on the whole line is the same).
+ */
+export function isCompactRecordAt(buf: Uint8Array, start: number, end: number, head: HeadAt): boolean {
+  nonAscii = false;
+  stack[0] = 1; // inside the record object, just after the type's value
+  return scanJson(buf, head.next, end, 1, 2) && utf8Checked(buf, start, end);
+}
+
+// ASCII lines (the usual case) skip the UTF-8 pass.
+function utf8Checked(buf: Uint8Array, start: number, end: number): boolean {
+  return !nonAscii || isUtf8(new Uint8Array(buf.buffer, buf.byteOffset + start, end - start));
+}
+
+// Scans line[start, n) from the given depth and state (the container stack below depth is set).
+function scanJson(line: Uint8Array, start: number, n: number, fromDepth: number, fromState: number): boolean {
+  let depth = fromDepth;
   let i = start;
   // 0: a value is expected; 1: a key or '}' (just after '{'); 2: ',' or a closing bracket; 3: a key (after ',').
-  let state = 0;
+  let state = fromState;
   while (i < n) {
     const c = line[i]!;
     if (state === 0) {

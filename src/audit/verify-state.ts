@@ -7,7 +7,7 @@ import { VerifyFrontier } from './verify-frontier.js';
 import type { VerifierKey } from './note.js';
 import { parseSegmentName } from './segment.js';
 import { ExternalCheckpoint, checkpointFields, judgeCheckpoint, type Problem } from './verify-checkpoint.js';
-import { isCompactJsonAt, parseRecordHeadAt, type RecordHead } from './verify-json.js';
+import { isCompactRecordAt, parseRecordHeadAt, type HeadAt, type RecordHead } from './verify-json.js';
 import { KeyChain } from './verify-keys.js';
 import type { FaultKind, VerifyFault, VerifyReport } from './verify-report.js';
 
@@ -53,7 +53,7 @@ export class LogVerifier {
   #atSegmentStart = true;
   #gap: { line: number; seq: number } | null = null; // a seq ahead of the expected one, judged on the next line
   #torn: { segment: string; line: number; bytes: number } | null = null;
-  readonly #head: RecordHead = { seq: 0, type: '' }; // reused for every line
+  readonly #head: HeadAt = { seq: 0, type: '', next: 0 }; // reused for every line
 
   readonly #options: VerifierOptions;
 
@@ -96,7 +96,7 @@ export class LogVerifier {
     const head = parseRecordHeadAt(buf, start, end, this.#head);
     if (this.#gap !== null) this.#judgeGap(typeof head === 'string' ? undefined : head.seq);
     if (typeof head === 'string') throw this.#fault('malformed-line', head);
-    if (!isCompactJsonAt(buf, start, end)) {
+    if (!isCompactRecordAt(buf, start, end, head)) {
       throw this.#fault('malformed-line', isUtf8(buf.subarray(start, end)) ? 'not one compact JSON object' : 'not valid UTF-8');
     }
     if (this.#atSegmentStart) {
