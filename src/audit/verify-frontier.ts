@@ -27,8 +27,11 @@ export function leafHashAt(buf: Uint8Array, start: number, end: number): string 
 
 // SHA-256(0x01 ‖ left ‖ right) of two latin1 hash strings (RFC 9162 §2.1.1).
 function nodeHashOf(left: string, right: string): string {
-  nodeInput.write(left, 1, 'latin1');
-  nodeInput.write(right, 1 + HASH_SIZE, 'latin1');
+  for (let k = 0; k < HASH_SIZE; k++) {
+    // A loop of charCodeAt beats Buffer#write's argument checks and native call for 32 characters.
+    nodeInput[1 + k] = left.charCodeAt(k);
+    nodeInput[1 + HASH_SIZE + k] = right.charCodeAt(k);
+  }
   return hash('sha256', nodeInput, 'binary');
 }
 
