@@ -184,3 +184,18 @@ test('LineSplitter.split gives the same lines as push, as ranges of the chunks',
     assert.equal(splitter.end()?.toString(), 'x'.repeat(10));
   }
 });
+
+test('isCompactJson finds a special byte at any position of a long string (the scan reads words of four bytes)', () => {
+  const specials = [[0x00], [0x01], [0x1f], [0x20], [0x21], [0x22], [0x23], [0x5b], [0x5c], [0x5c, 0x6e], [0x5d], [0x7f], [0x80], [0xc3, 0xa9], [0xc3], [0xff]];
+  for (let len = 0; len < 24; len++) {
+    for (let pos = 0; pos <= len; pos++) {
+      for (const sp of specials) {
+        const bytes = Buffer.concat([Buffer.from('{"a":"'), Buffer.alloc(pos, 0x78), Buffer.from(sp), Buffer.alloc(len - pos, 0x78), Buffer.from('"}')]);
+        const text = bytes.toString('utf8');
+        const valid = Buffer.from(text).equals(bytes) && jsonValid(text);
+        assert.equal(isCompactJson(bytes), valid, bytes.toString('hex'));
+        assert.equal(isCompactJsonAt(Buffer.concat([Buffer.from('x'), bytes, Buffer.from('"}')]), 1, 1 + bytes.length), valid, `in place: ${bytes.toString('hex')}`);
+      }
+    }
+  }
+});
