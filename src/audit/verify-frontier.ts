@@ -1,13 +1,14 @@
-// The verifier's Merkle frontier (RFC 9162 §2.1.1): MerkleFrontier's algorithm, tuned for
-// hashing every line of a log once. On this machine a node:crypto call costs far more than
-// SHA-256 of a record (SHA-NI), and most of that cost is the output Buffer (a new ArrayBuffer
-// per call): a 32-character latin1 string is about half the price. So hashes stay latin1
-// strings here, written into two reused input buffers, and hashed through views cached per
-// input length; a line is hashed straight from the chunk it was read in, without a Buffer per
-// line. merkle.ts stays the reference (the tests compare the two).
+// The verifier's Merkle frontier (RFC 9162 §2.1.1), fed record lines read in place (a range of
+// the chunk they were read in, no Buffer per line). With pgseal's native SHA-256 (sha256.ts) it is
+// merkle.ts's MerkleFrontier, which then hashes without allocating. Without it, node:crypto's
+// hash() is the cost, and most of that is its output Buffer (a new ArrayBuffer per call): a
+// 32-character latin1 string is about half the price. StringFrontier keeps MerkleFrontier's
+// algorithm with latin1 hashes, written into two reused inputs and hashed through views cached
+// per input length. The tests compare both with MerkleFrontier.
 import { createHash, hash } from 'node:crypto';
 
 import { HASH_SIZE, MerkleFrontier, emptyRoot } from './merkle.js';
+import { sha256Backend } from './sha256.js';
 
 const CACHED_INPUT = 16 * 1024; // lines up to this long are copied into leafInput, longer ones streamed
 const leafInput = Buffer.alloc(1 + CACHED_INPUT, 0x00); // 0x00 ‖ line
@@ -35,20 +36,59 @@ function nodeHashOf(left: string, right: string): string {
   return hash('sha256', nodeInput, 'binary');
 }
 
-/**
- * VerifyFrontier is the compact range [0, size) of the tree: the roots of its perfect subtrees,
- * largest (leftmost) first, as latin1 strings. Same results as MerkleFrontier.
- */
-export class VerifyFrontier {
+/** VerifyFrontier is the compact range [0, size) of the tree being verified: the roots of its perfect subtrees. */
+export interface VerifyFrontier {
+  /** size is the number of leaves appended so far. */
+  readonly size: number;
+  /** appendLine adds the leaf of the record line buf[start, end). */
+  appendLine(buf: Uint8Array, start: number, end: number): void;
+  /** root returns MTH(D[size]) (RFC 9162 §2.1.1). */
+  root(): Buffer;
+  /** base64Hashes returns the subtree hashes in base64, largest (leftmost) first, as MerkleFrontier.toJSON().hashes. */
+  base64Hashes(): string[];
+}
+
+/** newVerifyFrontier returns an empty frontier, or with json one rebuilt as strictly as MerkleFrontier.fromJSON (it throws MerkleError). */
+export function newVerifyFrontier(json?: unknown): VerifyFrontier {
+  if (sha256Backend === 'native') return NativeFrontier.of(json === undefined ? new MerkleFrontier() : MerkleFrontier.fromJSON(json));
+  return json === undefined ? new StringFrontier() : StringFrontier.fromJSON(json);
+}
+
+/** NativeFrontier is MerkleFrontier fed lines in place: with the native SHA-256 it hashes without allocating. */
+export class NativeFrontier implements VerifyFrontier {
+  private constructor(private readonly tree: MerkleFrontier) {}
+
+  /** of wraps a MerkleFrontier. */
+  static of(tree: MerkleFrontier): NativeFrontier {
+    return new NativeFrontier(tree);
+  }
+
+  get size(): number {
+    return this.tree.size;
+  }
+
+  appendLine(buf: Uint8Array, start: number, end: number): void {
+    this.tree.appendLeafOf(new Uint8Array(buf.buffer, buf.byteOffset + start, end - start));
+  }
+
+  root(): Buffer {
+    return this.tree.root();
+  }
+
+  base64Hashes(): string[] {
+    return this.tree.toJSON().hashes;
+  }
+}
+
+/** StringFrontier is MerkleFrontier's algorithm with hashes as latin1 strings, for node:crypto. */
+export class StringFrontier implements VerifyFrontier {
   #size = 0;
   readonly #hashes: string[] = [];
 
-  /** size is the number of leaves appended so far. */
   get size(): number {
     return this.#size;
   }
 
-  /** appendLine adds the leaf of the record line buf[start, end). */
   appendLine(buf: Uint8Array, start: number, end: number): void {
     this.append(leafHashAt(buf, start, end));
   }
@@ -71,15 +111,14 @@ export class VerifyFrontier {
     return Buffer.from(h, 'latin1');
   }
 
-  /** base64Hashes returns the subtree hashes in base64, as MerkleFrontier.toJSON().hashes. */
   base64Hashes(): string[] {
     return this.#hashes.map((h) => Buffer.from(h, 'latin1').toString('base64'));
   }
 
   /** fromJSON rebuilds a frontier from serialised form, as strictly as MerkleFrontier.fromJSON (it throws MerkleError). */
-  static fromJSON(value: unknown): VerifyFrontier {
+  static fromJSON(value: unknown): StringFrontier {
     const checked = MerkleFrontier.fromJSON(value).toJSON();
-    const frontier = new VerifyFrontier();
+    const frontier = new StringFrontier();
     frontier.#size = checked.size;
     for (const h of checked.hashes) frontier.#hashes.push(Buffer.from(h, 'base64').toString('latin1'));
     return frontier;

@@ -3,7 +3,7 @@
 // the first fault by throwing FaultSignal.
 import { isUtf8 } from 'node:buffer';
 
-import { VerifyFrontier } from './verify-frontier.js';
+import { newVerifyFrontier, type VerifyFrontier } from './verify-frontier.js';
 import type { VerifierKey } from './note.js';
 import { parseSegmentName } from './segment.js';
 import { ExternalCheckpoint, checkpointFields, judgeCheckpoint, type Problem } from './verify-checkpoint.js';
@@ -35,7 +35,7 @@ export class LogVerifier {
   readonly #partial: boolean;
   #external: ExternalCheckpoint | undefined;
   #externalAt = -1; // the tree size at which to judge #external; -1 once judged (or without one)
-  #frontier = new VerifyFrontier();
+  #frontier: VerifyFrontier = newVerifyFrontier();
   #origin: string | null = null;
   #started = false;
   #startSize = 0;
@@ -205,7 +205,7 @@ export class LogVerifier {
           `the log starts at segment ${segment}, seq ${seq}: earlier segments are missing (--partial verifies from here)`);
       }
       try {
-        this.#frontier = VerifyFrontier.fromJSON({ size, hashes: frontier });
+        this.#frontier = newVerifyFrontier({ size, hashes: frontier });
       } catch (err) {
         throw this.#fault('malformed-line', `segment.start frontier: ${(err as Error).message}`);
       }
