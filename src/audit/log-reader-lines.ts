@@ -10,7 +10,7 @@ export class LineTooLongError extends Error {
 
 /**
  * LineSplitter cuts a stream of chunks into lines (without their '\n'). Complete lines inside
- * one chunk are subarrays of it (no copy); a line split across chunks is concatenated once.
+ * one chunk are ranges or subarrays of it (no copy); a line split across chunks is concatenated once.
  */
 export class LineSplitter {
   #parts: Buffer[] = [];
@@ -20,20 +20,29 @@ export class LineSplitter {
 
   /** push feeds one chunk and calls onLine for each line it completes; throws LineTooLongError past the cap. */
   push(chunk: Buffer, onLine: (line: Buffer) => void): void {
+    this.split(chunk, (buf, start, end) => onLine(start === 0 && end === buf.length ? buf : buf.subarray(start, end)));
+  }
+
+  /**
+   * split is push for callers that read lines in place: onLine gets each line as the range
+   * buf[start, end) of the chunk (or, for a line cut across chunks, of one concatenated buffer),
+   * valid only during the call.
+   */
+  split(chunk: Buffer, onLine: (buf: Buffer, start: number, end: number) => void): void {
     let start = 0;
     for (;;) {
       const nl = chunk.indexOf(0x0a, start);
       if (nl < 0) break;
       if (this.#parts.length === 0) {
         if (nl - start > this.maxLine) throw new LineTooLongError(this.maxLine);
-        onLine(chunk.subarray(start, nl));
+        onLine(chunk, start, nl);
       } else {
         this.#parts.push(chunk.subarray(start, nl));
         const line = Buffer.concat(this.#parts, this.#partBytes + nl - start);
         this.#parts = [];
         this.#partBytes = 0;
         if (line.length > this.maxLine) throw new LineTooLongError(this.maxLine);
-        onLine(line);
+        onLine(line, 0, line.length);
       }
       start = nl + 1;
     }

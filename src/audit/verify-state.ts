@@ -3,11 +3,11 @@
 // the first fault by throwing FaultSignal.
 import { isUtf8 } from 'node:buffer';
 
-import { MerkleFrontier, leafHash } from './merkle.js';
+import { newVerifyFrontier, type VerifyFrontier } from './verify-frontier.js';
 import type { VerifierKey } from './note.js';
 import { parseSegmentName } from './segment.js';
 import { ExternalCheckpoint, checkpointFields, judgeCheckpoint, type Problem } from './verify-checkpoint.js';
-import { isCompactJson, parseRecordHead, type RecordHead } from './verify-json.js';
+import { isCompactRecordAt, parseRecordHeadAt, type HeadAt, type RecordHead } from './verify-json.js';
 import { KeyChain } from './verify-keys.js';
 import type { FaultKind, VerifyFault, VerifyReport } from './verify-report.js';
 
@@ -35,7 +35,7 @@ export class LogVerifier {
   readonly #partial: boolean;
   #external: ExternalCheckpoint | undefined;
   #externalAt = -1; // the tree size at which to judge #external; -1 once judged (or without one)
-  #frontier = new MerkleFrontier();
+  #frontier: VerifyFrontier = newVerifyFrontier();
   #origin: string | null = null;
   #started = false;
   #startSize = 0;
@@ -53,7 +53,7 @@ export class LogVerifier {
   #atSegmentStart = true;
   #gap: { line: number; seq: number } | null = null; // a seq ahead of the expected one, judged on the next line
   #torn: { segment: string; line: number; bytes: number } | null = null;
-  readonly #head: RecordHead = { seq: 0, type: '' }; // reused for every line
+  readonly #head: HeadAt = { seq: 0, type: '', next: 0 }; // reused for every line
 
   readonly #options: VerifierOptions;
 
@@ -90,24 +90,26 @@ export class LogVerifier {
     this.#previousName = name;
   }
 
-  /** line checks one complete line (without its '\n'). */
-  line(buf: Buffer): void {
+  /** line checks one complete line, buf[start, end) (without its '\n'). */
+  line(buf: Buffer, start: number, end: number): void {
     this.#line += 1;
-    const head = parseRecordHead(buf, this.#head);
+    const head = parseRecordHeadAt(buf, start, end, this.#head);
     if (this.#gap !== null) this.#judgeGap(typeof head === 'string' ? undefined : head.seq);
     if (typeof head === 'string') throw this.#fault('malformed-line', head);
-    if (!isCompactJson(buf)) throw this.#fault('malformed-line', isUtf8(buf) ? 'not one compact JSON object' : 'not valid UTF-8');
+    if (!isCompactRecordAt(buf, start, end, head)) {
+      throw this.#fault('malformed-line', isUtf8(buf.subarray(start, end)) ? 'not one compact JSON object' : 'not valid UTF-8');
+    }
     if (this.#atSegmentStart) {
-      this.#segmentStart(buf, head);
+      this.#segmentStart(buf.subarray(start, end), head);
     } else if (head.seq !== this.#nextSeq) {
       this.#wrongSeq(head.seq);
       return;
     } else {
       if (this.#firstUnsealed === null) this.#firstUnsealed = { segment: this.#segment, line: this.#line, seq: head.seq };
-      if (head.type !== 'query' && head.type !== 'result') this.#structural(buf, head);
+      if (head.type !== 'query' && head.type !== 'result') this.#structural(buf.subarray(start, end), head);
     }
     if (this.#frontier.size === this.#externalAt) this.#judgeExternal();
-    this.#frontier.append(leafHash(buf));
+    this.#frontier.appendLine(buf, start, end);
     this.#nextSeq += 1;
     this.#records += 1;
   }
@@ -184,7 +186,7 @@ export class LogVerifier {
     if (!this.#started) this.#firstSegment(head.seq, segment, origin, size, frontier);
     this.#placeSegment(head.seq, segment, origin);
     if (parseSegmentName(this.#segment) !== head.seq) throw this.#fault('segment-name', `the file name does not match its first record, seq ${head.seq} (renamed?)`);
-    const hashes = this.#frontier.toJSON().hashes;
+    const hashes = this.#frontier.base64Hashes();
     if (frontier.length !== hashes.length || frontier.some((h, i) => h !== hashes[i])) {
       const from = this.#unconfirmed!;
       throw this.#faultAt(from.segment, from.line, from.seq, head.seq - 1, 'frontier-mismatch',
@@ -203,7 +205,7 @@ export class LogVerifier {
           `the log starts at segment ${segment}, seq ${seq}: earlier segments are missing (--partial verifies from here)`);
       }
       try {
-        this.#frontier = MerkleFrontier.fromJSON({ size, hashes: frontier });
+        this.#frontier = newVerifyFrontier({ size, hashes: frontier });
       } catch (err) {
         throw this.#fault('malformed-line', `segment.start frontier: ${(err as Error).message}`);
       }

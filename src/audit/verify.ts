@@ -32,14 +32,14 @@ export async function verifyLog(
   options: VerifyOptions,
 ): Promise<VerifyReport> {
   const v = new LogVerifier(options);
-  const onLine = (line: Buffer): void => v.line(line);
+  const onLine = (buf: Buffer, start: number, end: number): void => v.line(buf, start, end);
   try {
     v.start();
     for await (const source of sources) {
       v.beginSegment(source.name);
       const lines = new LineSplitter(MAX_LINE_BYTES);
       try {
-        for await (const chunk of source.open()) lines.push(chunk, onLine);
+        for await (const chunk of source.open()) lines.split(chunk, onLine);
       } catch (err) {
         if (err instanceof LineTooLongError) v.lineTooLong(err.limit);
         throw err;

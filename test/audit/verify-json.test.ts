@@ -5,7 +5,7 @@ import { test } from 'node:test';
 
 import { LineSplitter, LineTooLongError } from '../../src/audit/log-reader-lines.js';
 import { encodeRecord } from '../../src/audit/record.js';
-import { isCompactJson, parseRecordHead } from '../../src/audit/verify-json.js';
+import { isCompactJson, isCompactJsonAt, isCompactRecordAt, parseRecordHead, parseRecordHeadAt } from '../../src/audit/verify-json.js';
 import { sessionEvents } from './fixtures.js';
 
 const TS = '2026-11-26T13:24:59.247441Z';
@@ -74,6 +74,8 @@ test('isCompactJson accepts every record line and agrees with JSON.parse on thou
       s = op === 0 ? s.slice(0, at) + ch + s.slice(at) : op === 1 ? s.slice(0, at) + s.slice(at + 1) : s.slice(0, at) + ch + s.slice(at + 1);
     }
     const compact = isCompactJson(Buffer.from(s));
+    const head = parseRecordHeadAt(Buffer.from(s), 0, Buffer.byteLength(s), { seq: 0, type: '', next: 0 });
+    if (typeof head !== 'string') assert.equal(isCompactRecordAt(Buffer.from(s), 0, Buffer.byteLength(s), head), compact, `from the head on: ${s}`);
     if (compact) assert.ok(jsonValid(s), `accepted invalid JSON: ${s}`);
     // Whitespace outside strings is valid JSON but not what JSON.stringify writes: the only allowed difference.
     const hasLooseWhitespace = /[ \t\n\r]/.test(s.replace(/"(?:[^"\\]|\\.)*"/g, '""'));
@@ -130,4 +132,70 @@ test('isCompactJson checks UTF-8 inside strings, and rejects bytes >= 0x80 outsi
     [0x7b, 0x22, 0x61, 0x22, 0x3a, 0xc3, 0xa9, 0x7d], // é as a bare value
   ];
   for (const b of bad) assert.equal(isCompactJson(Buffer.from(b)), false, Buffer.from(b).toString('hex'));
+});
+
+test('the in-place forms read only their range: the bytes around a line never change the verdict', () => {
+  // Suffixes that would complete a cut literal, string, escape, number or object if read past the end.
+  const after = ['', '\n', '}', 'ue}', 'e}', '0}', '5e1}', '"}', '0"}', '":1}', ':1}', ']}', ',"type":"query"}', '0000"}'];
+  const before = ['', '{', '{"seq":1,', '\n'];
+  let state = 777;
+  const rand = (n: number): number => {
+    state = (state * 1103515245 + 12345) % 2 ** 31;
+    return state % n;
+  };
+  const cases: Buffer[] = lines.map((l) => Buffer.from(l));
+  for (const l of lines) {
+    const b = Buffer.from(l);
+    for (let k = 0; k < 40; k++) cases.push(b.subarray(0, rand(b.length))); // cut anywhere
+  }
+  cases.push(Buffer.from('{"a":"\\u12'), Buffer.from('{"a":"\\'), Buffer.from('{"a":-'), Buffer.from('{"a":1.'), Buffer.from('{"a":1e'));
+  cases.push(Buffer.from(`{"seq":1,"ts":"${TS}","type":"query`), Buffer.from(`{"seq":1,"ts":"${TS.slice(0, 10)}`), Buffer.from('{"seq":12'));
+  for (const line of cases) {
+    const compact = isCompactJson(line);
+    const head = parseRecordHead(line);
+    for (const pre of before) {
+      for (const post of after) {
+        const buf = Buffer.concat([Buffer.from(pre), line, Buffer.from(post)]);
+        const start = Buffer.byteLength(pre);
+        const end = start + line.length;
+        const what = `${pre}|${line.toString()}|${post}`;
+        assert.equal(isCompactJsonAt(buf, start, end), compact, what);
+        const at = parseRecordHeadAt(buf, start, end, { seq: 0, type: '', next: 0 });
+        if (typeof head === 'string') {
+          assert.equal(at, head, what);
+        } else {
+          assert.ok(typeof at === 'object' && at.seq === head.seq && at.type === head.type, what);
+          assert.equal(isCompactRecordAt(buf, start, end, at), compact, `${what} (from the head on)`);
+        }
+      }
+    }
+  }
+});
+
+test('LineSplitter.split gives the same lines as push, as ranges of the chunks', () => {
+  const text = Buffer.from(`${lines.slice(0, 6).join('\n')}\n${'x'.repeat(10)}`);
+  for (const step of [1, 5, 64, text.length]) {
+    const splitter = new LineSplitter(1 << 20);
+    const got: string[] = [];
+    for (let i = 0; i < text.length; i += step) {
+      splitter.split(text.subarray(i, Math.min(text.length, i + step)), (buf, start, end) => got.push(buf.toString('utf8', start, end)));
+    }
+    assert.deepEqual(got, lines.slice(0, 6), `step ${step}`);
+    assert.equal(splitter.end()?.toString(), 'x'.repeat(10));
+  }
+});
+
+test('isCompactJson finds a special byte at any position of a long string (the scan reads words of four bytes)', () => {
+  const specials = [[0x00], [0x01], [0x1f], [0x20], [0x21], [0x22], [0x23], [0x5b], [0x5c], [0x5c, 0x6e], [0x5d], [0x7f], [0x80], [0xc3, 0xa9], [0xc3], [0xff]];
+  for (let len = 0; len < 24; len++) {
+    for (let pos = 0; pos <= len; pos++) {
+      for (const sp of specials) {
+        const bytes = Buffer.concat([Buffer.from('{"a":"'), Buffer.alloc(pos, 0x78), Buffer.from(sp), Buffer.alloc(len - pos, 0x78), Buffer.from('"}')]);
+        const text = bytes.toString('utf8');
+        const valid = Buffer.from(text).equals(bytes) && jsonValid(text);
+        assert.equal(isCompactJson(bytes), valid, bytes.toString('hex'));
+        assert.equal(isCompactJsonAt(Buffer.concat([Buffer.from('x'), bytes, Buffer.from('"}')]), 1, 1 + bytes.length), valid, `in place: ${bytes.toString('hex')}`);
+      }
+    }
+  }
 });
