@@ -512,6 +512,26 @@ function printTable(w: Workload, s: WorkloadSummary, results: RunResult[]): void
   const list = (xs: number[]): string => xs.map((x) => x.toFixed(3)).join(', ');
   console.log(`ratio pgseal/direct    (median of per-round ratios): ${fmt(s.ratioVsDirect, 3)}   [${list(s.perRoundVsDirect)}]`);
   console.log(`ratio pgseal/pgbouncer (median of per-round ratios): ${fmt(s.ratioVsBouncer, 3)}   [${list(s.perRoundVsBouncer)}]`);
+  // Extra targets: the same per-round ratio, medians, to split pgseal's cost.
+  const ratio = (a: TargetName, b: TargetName): number[] => {
+    const out: number[] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      const x = results.find((r) => r.workload === w.id && r.target === a && r.round === round && r.ok)?.tps;
+      const y = results.find((r) => r.workload === w.id && r.target === b && r.round === round && r.ok)?.tps;
+      if (x !== undefined && y !== undefined && y > 0) out.push(x / y);
+    }
+    return out;
+  };
+  const extra: Array<[TargetName, TargetName, string]> = [
+    ['pgseal', 'pgseal-noaudit', 'ratio pgseal/pgseal-noaudit (audit on/off)'],
+    ['pgseal-noaudit', 'pgbouncer', 'ratio pgseal-noaudit/pgbouncer'],
+    ['node-relay', 'pgbouncer', 'ratio node-relay/pgbouncer (Node TLS floor)'],
+  ];
+  for (const [a, b, label] of extra) {
+    if (!TARGETS.includes(a) || !TARGETS.includes(b)) continue;
+    const rs = ratio(a, b);
+    if (rs.length > 0) console.log(`${pad(label, 44)}: ${fmt(median(rs), 3)}   [${list(rs)}]`);
+  }
   const cpuB = s.cpuUsPerTxn.pgbouncer;
   const cpuS = s.cpuUsPerTxn.pgseal;
   if (cpuB !== undefined && cpuS !== undefined && cpuB > 0) {
