@@ -57,9 +57,71 @@ static napi_value Sha256(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+#define HASH 32
+#define MAX_HEIGHT 54 // tree sizes are below 2^53: at most 53 subtree roots, plus one new leaf
+
+static void hash_prefixed(uint8_t *out, uint8_t prefix, const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len) {
+  SHA256_CTX ctx;
+  SHA256_Init(&ctx);
+  SHA256_Update(&ctx, &prefix, 1);
+  if (a_len > 0) SHA256_Update(&ctx, a, a_len);
+  if (b_len > 0) SHA256_Update(&ctx, b, b_len);
+  SHA256_Final(out, &ctx);
+}
+
+// appendLeaves(slab, count, size, data, ends, n): count' — RFC 9162 compact-frontier append of
+// the n newline-separated records of data (line i ends at ends[i], the next starts after it),
+// the same steps as MerkleFrontier.appendLeafOf in src/audit/merkle.ts, in one call per batch:
+// leaf = HASH(0x00 ‖ line) goes above the top; each trailing one bit of the tree size merges
+// top = HASH(0x01 ‖ top ‖ new). slab holds the subtree roots, 32 bytes each, count of them.
+static napi_value AppendLeaves(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  size_t slab_len = 0, data_len = 0, ends_len = 0;
+  uint8_t *slab = argc == 6 ? bytes_of(env, argv[0], &slab_len) : NULL;
+  uint8_t *data = argc == 6 ? bytes_of(env, argv[3], &data_len) : NULL;
+  napi_typedarray_type ends_type;
+  void *ends_data = NULL;
+  uint32_t count = 0, n = 0;
+  double size_d = -1;
+  if (slab == NULL || data == NULL || slab_len < MAX_HEIGHT * HASH ||
+      napi_get_typedarray_info(env, argv[4], &ends_type, &ends_len, &ends_data, NULL, NULL) != napi_ok || ends_type != napi_uint32_array ||
+      napi_get_value_uint32(env, argv[1], &count) != napi_ok || napi_get_value_double(env, argv[2], &size_d) != napi_ok ||
+      napi_get_value_uint32(env, argv[5], &n) != napi_ok || n > ends_len || count >= MAX_HEIGHT ||
+      !(size_d >= 0 && size_d + n <= 9007199254740991.0)) {
+    napi_throw_type_error(env, NULL, "appendLeaves(slab, count, size, data, ends, n): bad arguments");
+    return NULL;
+  }
+  const uint32_t *ends = ends_data;
+  uint64_t size = (uint64_t)size_d;
+  size_t start = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    size_t end = ends[i];
+    if (end < start || end > data_len || (end < data_len && data[end] != '\n')) {
+      napi_throw_range_error(env, NULL, "appendLeaves: line ends out of order or not at a newline");
+      return NULL;
+    }
+    uint32_t top = count;
+    hash_prefixed(slab + (size_t)top * HASH, 0x00, data + start, end - start, NULL, 0);
+    for (uint64_t m = size; m & 1; m >>= 1) {
+      top -= 1;
+      hash_prefixed(slab + (size_t)top * HASH, 0x01, slab + (size_t)top * HASH, HASH, slab + (size_t)(top + 1) * HASH, HASH);
+    }
+    count = top + 1;
+    size += 1;
+    start = end + 1;
+  }
+  napi_value result;
+  napi_create_uint32(env, count, &result);
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   if (napi_create_function(env, "sha256", NAPI_AUTO_LENGTH, Sha256, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "sha256", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, "appendLeaves", NAPI_AUTO_LENGTH, AppendLeaves, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "appendLeaves", fn) != napi_ok) return NULL;
   return exports;
 }

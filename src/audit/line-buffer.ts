@@ -3,6 +3,15 @@
 // for its leaf hash without searching for newlines or joining strings.
 
 const INITIAL_BYTES = 64 * 1024;
+
+// Buffer#utf8Write skips Buffer#write's argument handling (a third of the cost of a short
+// record); it has been on Buffer.prototype since the first Node.js releases, but is not in the
+// documented API, so Buffer#write remains the fallback.
+type Utf8Writer = { utf8Write?: (s: string, offset: number) => number };
+const hasUtf8Write = typeof (Buffer.prototype as unknown as Utf8Writer).utf8Write === 'function';
+function utf8Write(buf: Buffer, s: string, offset: number): number {
+  return hasUtf8Write ? (buf as unknown as Required<Utf8Writer>).utf8Write(s, offset) : buf.write(s, offset, 'utf8');
+}
 // After a batch this large (a huge SQL text, a backlog while failing closed) the buffer is
 // released rather than kept for the life of the process.
 const KEEP_BYTES = 4 * 1024 * 1024;
@@ -11,11 +20,17 @@ const KEEP_BYTES = 4 * 1024 * 1024;
 export class LineBuffer {
   #buf = Buffer.allocUnsafe(INITIAL_BYTES);
   #length = 0;
-  #ends: number[] = []; // offset of each line's '\n'
+  #ends = new Uint32Array(1024); // offset of each line's '\n'
+  #count = 0;
 
   /** count is the number of lines held. */
   get count(): number {
-    return this.#ends.length;
+    return this.#count;
+  }
+
+  /** ends holds the offset of each line's newline in bytes(), for the first count entries; valid until the next push or clear. */
+  get ends(): Uint32Array {
+    return this.#ends;
   }
 
   /** push appends line (which must not contain '\n') and a newline. */
@@ -23,9 +38,14 @@ export class LineBuffer {
     // A UTF-16 code unit takes at most 3 UTF-8 bytes; exact lengths only for long lines.
     const room = line.length <= 16 * 1024 ? line.length * 3 + 1 : Buffer.byteLength(line) + 1;
     if (this.#length + room > this.#buf.length) this.#grow(this.#length + room);
-    const n = this.#buf.write(line, this.#length, 'utf8');
+    const n = utf8Write(this.#buf, line, this.#length);
     this.#buf[this.#length + n] = 0x0a;
-    this.#ends.push(this.#length + n);
+    if (this.#count === this.#ends.length) {
+      const more = new Uint32Array(this.#ends.length * 2);
+      more.set(this.#ends);
+      this.#ends = more;
+    }
+    this.#ends[this.#count++] = this.#length + n;
     this.#length += n + 1;
   }
 
@@ -37,7 +57,8 @@ export class LineBuffer {
   /** forEachLine calls fn with a view of each line's bytes, without its newline. */
   forEachLine(fn: (line: Buffer) => void): void {
     let start = 0;
-    for (const end of this.#ends) {
+    for (let i = 0; i < this.#count; i++) {
+      const end = this.#ends[i]!;
       fn(this.#buf.subarray(start, end));
       start = end + 1;
     }
@@ -46,8 +67,9 @@ export class LineBuffer {
   /** clear drops every line. */
   clear(): void {
     if (this.#buf.length > KEEP_BYTES) this.#buf = Buffer.allocUnsafe(INITIAL_BYTES);
+    if (this.#ends.length > 64 * 1024) this.#ends = new Uint32Array(1024);
     this.#length = 0;
-    this.#ends = [];
+    this.#count = 0;
   }
 
   #grow(needed: number): void {

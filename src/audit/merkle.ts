@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 
 import { PgsealError } from '../errors.js';
-import { prefixedSha256, prefixedSha256Into } from './sha256.js';
+import { nativeAppendLeaves, prefixedSha256, prefixedSha256Into } from './sha256.js';
 
 /** HASH_SIZE is the byte length of every tree hash (SHA-256). */
 export const HASH_SIZE = 32;
@@ -123,6 +123,24 @@ export class MerkleFrontier {
     this.#checkRoom();
     prefixedSha256Into(this.#slot(this.#count), 0x00, data);
     this.#merge();
+  }
+
+  /**
+   * appendLines adds the leaf of each of the first n lines of data, where line i ends at
+   * ends[i] (its newline) and the next starts one byte later: a store batch in one native call.
+   */
+  appendLines(data: Uint8Array, ends: Uint32Array, n: number): void {
+    if (this.#size + n > Number.MAX_SAFE_INTEGER) throw new MerkleError('tree size limit reached');
+    if (nativeAppendLeaves) {
+      this.#count = nativeAppendLeaves(this.#slab, this.#count, this.#size, data, ends, n);
+      this.#size += n;
+      return;
+    }
+    let start = 0;
+    for (let i = 0; i < n; i++) {
+      this.appendLeafOf(data.subarray(start, ends[i]));
+      start = ends[i]! + 1;
+    }
   }
 
   #checkRoom(): void {

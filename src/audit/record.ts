@@ -170,6 +170,7 @@ export class TimestampFormatter {
       this.#second = second;
       this.#prefix = formatTimestamp(second * 1_000_000).slice(0, 20); // `YYYY-MM-DDTHH:MM:SS.`
     }
-    return `${this.#prefix}${String(micros - second * 1_000_000).padStart(6, '0')}Z`;
+    const frac = micros - second * 1_000_000;
+    return frac >= 100_000 ? `${this.#prefix}${frac}Z` : `${this.#prefix}${String(frac).padStart(6, '0')}Z`;
   }
 }

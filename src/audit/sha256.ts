@@ -7,18 +7,25 @@ import { createHash, hash } from 'node:crypto';
 import { createRequire } from 'node:module';
 
 type NativeSha256 = (out: Uint8Array, prefix: number, a: Uint8Array, b?: Uint8Array) => void;
+/** NativeAppendLeaves is native/sha256.c's appendLeaves: a whole batch of records into a frontier slab; returns the new count. */
+export type NativeAppendLeaves = (slab: Uint8Array, count: number, size: number, data: Uint8Array, ends: Uint32Array, n: number) => number;
+type Addon = { sha256?: NativeSha256; appendLeaves?: NativeAppendLeaves };
 
-function loadNative(): NativeSha256 | undefined {
-  if (process.env['PGSEAL_NATIVE'] === '0') return undefined;
+function loadNative(): Addon {
+  if (process.env['PGSEAL_NATIVE'] === '0') return {};
   try {
-    const addon = createRequire(import.meta.url)('../../native/pgseal_native.node') as { sha256?: NativeSha256 };
-    return typeof addon.sha256 === 'function' ? addon.sha256 : undefined;
+    const addon = createRequire(import.meta.url)('../../native/pgseal_native.node') as Addon;
+    return typeof addon.sha256 === 'function' && typeof addon.appendLeaves === 'function' ? addon : {};
   } catch {
-    return undefined;
+    return {};
   }
 }
 
-const native = loadNative();
+const addon = loadNative();
+const native = addon.sha256;
+
+/** nativeAppendLeaves is the addon's batch append, or undefined without the addon. */
+export const nativeAppendLeaves: NativeAppendLeaves | undefined = addon.appendLeaves;
 
 /** sha256Backend names the implementation in use, for the operational log and tests. */
 export const sha256Backend: 'native' | 'node:crypto' = native ? 'native' : 'node:crypto';

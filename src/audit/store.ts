@@ -213,7 +213,7 @@ export class SealedLog implements AuditSink {
       throw auditError('write', err);
     }
     this.#healthy = true;
-    lines.forEachLine((line) => this.#frontier.appendLeafOf(line));
+    this.#frontier.appendLines(lines.bytes(), lines.ends, lines.count);
     lines.clear();
   }
 

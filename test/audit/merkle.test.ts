@@ -148,3 +148,21 @@ test('appendLeafOf (in-place hashing) builds the same tree as append(leafHash) a
   r1.fill(0);
   assert.notDeepEqual(a.root(), r1);
 });
+
+test('appendLines (one call per batch) builds the same tree as appendLeafOf, for batches of every size', async () => {
+  const { LineBuffer } = await import('../../src/audit/line-buffer.js');
+  const records = Array.from({ length: 300 }, (_, i) => `{"seq":${i},"sql":"${'x'.repeat(i % 37)}é"}`);
+  const a = new MerkleFrontier();
+  const b = new MerkleFrontier();
+  let i = 0;
+  for (const batch of [1, 2, 3, 0, 7, 64, 1, 100, 122]) {
+    const lines = new LineBuffer();
+    for (const r of records.slice(i, i + batch)) lines.push(r);
+    a.appendLines(lines.bytes(), lines.ends, lines.count);
+    for (const r of records.slice(i, i + batch)) b.appendLeafOf(Buffer.from(r));
+    i += batch;
+    assert.equal(a.size, i);
+    assert.deepEqual(a.toJSON(), b.toJSON(), `after ${i} records`);
+  }
+  assert.deepEqual(a.root(), rootFromLeaves(records.map((r) => leafHash(Buffer.from(r)))));
+});

@@ -56,3 +56,16 @@ test('the node:crypto fallback gives the same hashes as the native addon', () =>
   assert.deepEqual(fallback.slice(1), native.slice(1));
   assert.equal(fallback[1], reference(0, Buffer.alloc(0)));
 });
+
+test('the native batch append refuses line ends that do not sit on newlines in order', async (t) => {
+  const { nativeAppendLeaves } = await import('../../src/audit/sha256.js');
+  if (!nativeAppendLeaves) return t.skip('PGSEAL_NATIVE=0');
+  const slab = Buffer.alloc(54 * 32);
+  const data = Buffer.from('ab\ncd\n');
+  assert.equal(nativeAppendLeaves(slab, 0, 0, data, Uint32Array.of(2, 5), 2), 1); // two leaves merge into one root
+  assert.throws(() => nativeAppendLeaves(slab, 0, 0, data, Uint32Array.of(1, 5), 2), RangeError);
+  assert.throws(() => nativeAppendLeaves(slab, 0, 0, data, Uint32Array.of(5, 2), 2), RangeError);
+  assert.throws(() => nativeAppendLeaves(slab, 0, 0, data, Uint32Array.of(2, 5), 3), TypeError);
+  assert.throws(() => nativeAppendLeaves(Buffer.alloc(32), 0, 0, data, Uint32Array.of(2), 1), TypeError);
+  assert.throws(() => nativeAppendLeaves(slab, 54, 0, data, Uint32Array.of(2), 1), TypeError);
+});
