@@ -10,6 +10,8 @@
 #include <openssl/sha.h>
 #include <stdint.h>
 
+#define HASH 32
+
 static uint8_t empty[1];
 
 // Typed-array bytes of v, or NULL when v is not a Uint8Array (Buffers are Uint8Arrays). An empty
@@ -19,6 +21,16 @@ static uint8_t *bytes_of(napi_env env, napi_value v, size_t *len) {
   void *data = NULL;
   if (napi_get_typedarray_info(env, v, &type, len, &data, NULL, NULL) != napi_ok || type != napi_uint8_array) return NULL;
   return *len == 0 || data == NULL ? empty : data;
+}
+
+// SHA-256(prefix ‖ a ‖ b) into out; out may overlap a or b.
+static void hash_prefixed(uint8_t *out, uint8_t prefix, const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len) {
+  SHA256_CTX ctx;
+  SHA256_Init(&ctx);
+  SHA256_Update(&ctx, &prefix, 1);
+  if (a_len > 0) SHA256_Update(&ctx, a, a_len);
+  if (b_len > 0) SHA256_Update(&ctx, b, b_len);
+  SHA256_Final(out, &ctx);
 }
 
 // sha256(out: Uint8Array(32), prefix: number 0..255, a: Uint8Array, b?: Uint8Array): undefined
@@ -47,27 +59,11 @@ static napi_value Sha256(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "sha256: out must be 32 bytes, prefix a byte, a a Uint8Array");
     return NULL;
   }
-  uint8_t p = (uint8_t)prefix;
-  SHA256_CTX ctx;
-  SHA256_Init(&ctx);
-  SHA256_Update(&ctx, &p, 1);
-  if (a_len > 0) SHA256_Update(&ctx, a, a_len);
-  if (b_len > 0) SHA256_Update(&ctx, b, b_len);
-  SHA256_Final(out, &ctx);
+  hash_prefixed(out, (uint8_t)prefix, a, a_len, b, b_len); // reads a and b fully before writing out
   return NULL;
 }
 
-#define HASH 32
 #define MAX_HEIGHT 54 // tree sizes are below 2^53: at most 53 subtree roots, plus one new leaf
-
-static void hash_prefixed(uint8_t *out, uint8_t prefix, const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len) {
-  SHA256_CTX ctx;
-  SHA256_Init(&ctx);
-  SHA256_Update(&ctx, &prefix, 1);
-  if (a_len > 0) SHA256_Update(&ctx, a, a_len);
-  if (b_len > 0) SHA256_Update(&ctx, b, b_len);
-  SHA256_Final(out, &ctx);
-}
 
 // appendLeaves(slab, count, size, data, ends, n): count' — RFC 9162 compact-frontier append of
 // the n newline-separated records of data (line i ends at ends[i], the next starts after it),
