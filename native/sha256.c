@@ -91,6 +91,11 @@ static napi_value AppendLeaves(napi_env env, napi_callback_info info) {
   }
   const uint32_t *ends = ends_data;
   uint64_t size = (uint64_t)size_d;
+  // A frontier of size s holds popcount(s) roots; anything else would merge below the slab.
+  if ((double)size != size_d || (uint32_t)__builtin_popcountll(size) != count) {
+    napi_throw_type_error(env, NULL, "appendLeaves: count must be the number of set bits of size");
+    return NULL;
+  }
   size_t start = 0;
   for (uint32_t i = 0; i < n; i++) {
     size_t end = ends[i];

@@ -68,4 +68,8 @@ test('the native batch append refuses line ends that do not sit on newlines in o
   assert.throws(() => nativeAppendLeaves(slab, 0, 0, data, Uint32Array.of(2, 5), 3), TypeError);
   assert.throws(() => nativeAppendLeaves(Buffer.alloc(32), 0, 0, data, Uint32Array.of(2), 1), TypeError);
   assert.throws(() => nativeAppendLeaves(slab, 54, 0, data, Uint32Array.of(2), 1), TypeError);
+  // A count that does not match the size would merge below the slab: refused, not written.
+  assert.throws(() => nativeAppendLeaves(slab, 0, 1, data, Uint32Array.of(2), 1), TypeError);
+  assert.throws(() => nativeAppendLeaves(slab, 1, 3, data, Uint32Array.of(2), 1), TypeError);
+  assert.throws(() => nativeAppendLeaves(slab, 0, 0.5, data, Uint32Array.of(2), 1), TypeError);
 });
