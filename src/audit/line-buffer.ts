@@ -4,14 +4,6 @@
 
 const INITIAL_BYTES = 64 * 1024;
 
-// Buffer#utf8Write skips Buffer#write's argument handling (a third of the cost of a short
-// record); it has been on Buffer.prototype since the first Node.js releases, but is not in the
-// documented API, so Buffer#write remains the fallback.
-type Utf8Writer = { utf8Write?: (s: string, offset: number) => number };
-const hasUtf8Write = typeof (Buffer.prototype as unknown as Utf8Writer).utf8Write === 'function';
-function utf8Write(buf: Buffer, s: string, offset: number): number {
-  return hasUtf8Write ? (buf as unknown as Required<Utf8Writer>).utf8Write(s, offset) : buf.write(s, offset, 'utf8');
-}
 // After a batch this large (a huge SQL text, a backlog while failing closed) the buffer is
 // released rather than kept for the life of the process.
 const KEEP_BYTES = 4 * 1024 * 1024;
@@ -38,7 +30,7 @@ export class LineBuffer {
     // A UTF-16 code unit takes at most 3 UTF-8 bytes; exact lengths only for long lines.
     const room = line.length <= 16 * 1024 ? line.length * 3 + 1 : Buffer.byteLength(line) + 1;
     if (this.#length + room > this.#buf.length) this.#grow(this.#length + room);
-    const n = utf8Write(this.#buf, line, this.#length);
+    const n = this.#buf.write(line, this.#length, 'utf8');
     this.#buf[this.#length + n] = 0x0a;
     if (this.#count === this.#ends.length) {
       const more = new Uint32Array(this.#ends.length * 2);
