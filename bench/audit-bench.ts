@@ -46,7 +46,7 @@ import { verifyLog } from '../src/audit/verify.js';
 import type { VerifyReport } from '../src/audit/verify-report.js';
 import { findPgBinary, pgbench, runCommand, startPostgres, type CommandResult, type PgServer } from '../test/support/postgres.js';
 import { CLI, removePgseal, startPgseal, type Pgseal } from '../test/support/pgseal.js';
-import { clockTicks, fmt, libpqEnv, lpad, median, pad, stopOnSignalOrTimeout, tail, versionOf } from './bench-util.js';
+import { clockTicks, cpuTicks, fmt, libpqEnv, lpad, median, pad, stopOnSignalOrTimeout, tail, versionOf } from './bench-util.js';
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -131,20 +131,6 @@ function load(): string {
 const MB = 1024 * 1024;
 
 
-/** utime + stime of a process (all its threads), in clock ticks; undefined if it is gone. */
-function cpuTicks(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const utime = Number(rest[14 - 3]);
-    const stime = Number(rest[15 - 3]);
-    if (!Number.isFinite(utime) || !Number.isFinite(stime)) return undefined;
-    return utime + stime;
-  } catch {
-    return undefined;
-  }
-}
 
 /** CPU seconds (user + system, all threads) this process used since `from`. */
 function cpuSince(from: NodeJS.CpuUsage): number {

@@ -1,5 +1,6 @@
 // Helpers shared by the benchmark scripts (not tests): statistics, formatting, process CPU time.
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -93,4 +94,21 @@ export function stopOnSignalOrTimeout(name: string, cleanup: () => Promise<void>
     console.error(`\n${name}: hard timeout of ${timeoutS} s reached, cleaning up`);
     void Promise.race([cleanup(), new Promise((r) => setTimeout(r, 30_000))]).finally(() => process.exit(3));
   }, timeoutS * 1000);
+}
+
+/** cpuTicks is utime + stime of a process (all its threads) from /proc/PID/stat, in clock ticks; undefined if it is gone. */
+export function cpuTicks(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after "pid (comm)"; comm may contain spaces and parentheses: cut at the last ')'.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // rest[0] is field 3 (state); utime is field 14, stime field 15.
+    const utime = Number(rest[14 - 3]);
+    const stime = Number(rest[15 - 3]);
+    if (!Number.isFinite(utime) || !Number.isFinite(stime)) return undefined;
+    return utime + stime;
+  } catch {
+    return undefined;
+  }
 }

@@ -39,7 +39,7 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { findPgBinary, freePort, pgbench, runCommand, startPostgres, tcpProbe, type CommandResult, type PgServer } from '../test/support/postgres.js';
 import { removePgseal, startPgseal, type Pgseal } from '../test/support/pgseal.js';
-import { clockTicks, fmt, libpqEnv, lpad, median, pad, stopOnSignalOrTimeout, tail, versionOf } from './bench-util.js';
+import { clockTicks, cpuTicks, fmt, libpqEnv, lpad, median, pad, stopOnSignalOrTimeout, tail, versionOf } from './bench-util.js';
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -129,22 +129,6 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 
 
-/** utime + stime of a process (all its threads), in clock ticks; undefined if it is gone. */
-function cpuTicks(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after "pid (comm)"; comm may contain spaces and parentheses: cut at the last ')'.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // rest[0] is field 3 (state); utime is field 14, stime field 15.
-    const utime = Number(rest[14 - 3]);
-    const stime = Number(rest[15 - 3]);
-    if (!Number.isFinite(utime) || !Number.isFinite(stime)) return undefined;
-    return utime + stime;
-  } catch {
-    return undefined;
-  }
-}
 
 
 // ---------------------------------------------------------------------------------------------
