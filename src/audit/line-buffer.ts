@@ -46,16 +46,6 @@ export class LineBuffer {
     return this.#buf.subarray(0, this.#length);
   }
 
-  /** forEachLine calls fn with a view of each line's bytes, without its newline. */
-  forEachLine(fn: (line: Buffer) => void): void {
-    let start = 0;
-    for (let i = 0; i < this.#count; i++) {
-      const end = this.#ends[i]!;
-      fn(this.#buf.subarray(start, end));
-      start = end + 1;
-    }
-  }
-
   /** clear drops every line. */
   clear(): void {
     if (this.#buf.length > KEEP_BYTES) this.#buf = Buffer.allocUnsafe(INITIAL_BYTES);
