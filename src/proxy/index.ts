@@ -1,1 +1,2 @@
 export { ProxyServer } from './server.js';
+export { relayLegKind } from './relay-leg.js';

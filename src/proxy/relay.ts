@@ -4,6 +4,7 @@ import { PgsealError } from '../errors.js';
 import { collectTable, MessageFramer, encodeErrorResponse, SQLSTATE } from '../protocol/index.js';
 import { clientErrorResponse } from './client-errors.js';
 import type { QueryTracker } from './query-tracker.js';
+import { relayLeg } from './relay-leg.js';
 
 /** RelayTotals counts the bytes each side sent. */
 export type RelayTotals = { fromClient: number; fromServer: number };
@@ -19,8 +20,8 @@ const BACKEND_BODIES = collectTable('CE');
  * Resolves with the reason the session ended.
  */
 export function relay(
-  client: Duplex,
-  server: Duplex,
+  clientSocket: Duplex,
+  serverSocket: Duplex,
   pending: { fromClient: Buffer; fromServer: Buffer },
   tracker: QueryTracker,
   sink: AuditSink,
@@ -29,6 +30,8 @@ export function relay(
   onInternalError: (err: unknown) => void,
 ): Promise<string> {
   return new Promise((resolve) => {
+    const client = relayLeg(clientSocket);
+    const server = relayLeg(serverSocket);
     let done = false;
     const finish = (reason: string, toClient?: Buffer) => {
       if (done) return;
@@ -60,7 +63,7 @@ export function relay(
       if (!server.write(chunk) && !serverFull) {
         serverFull = true;
         client.pause();
-        server.once('drain', () => {
+        server.onDrain(() => {
           serverFull = false;
           resumeClient();
         });
@@ -123,26 +126,26 @@ export function relay(
       if (!client.write(chunk) && !clientFull) {
         clientFull = true;
         server.pause();
-        client.once('drain', () => {
+        client.onDrain(() => {
           clientFull = false;
           server.resume();
         });
       }
     };
 
-    client.on('data', fromClient);
-    server.on('data', fromServer);
-    client.on('error', () => finish('client connection error'));
-    server.on('error', () => finish('upstream connection error', upstreamLost()));
-    client.on('close', () => finish(terminated ? 'client terminated' : 'client disconnected'));
-    server.on('close', () => finish(terminated ? 'client terminated' : 'upstream closed the connection', terminated ? undefined : upstreamLost()));
-    client.on('end', () => finish(terminated ? 'client terminated' : 'client disconnected'));
-    server.on('end', () => finish(terminated ? 'client terminated' : 'upstream closed the connection'));
-
+    const closed = (side: 'client' | 'server') => (how: 'end' | 'error' | 'close') => {
+      if (side === 'client') {
+        if (how === 'error') return finish('client connection error');
+        return finish(terminated ? 'client terminated' : 'client disconnected');
+      }
+      if (how === 'error') return finish('upstream connection error', upstreamLost());
+      if (terminated) return finish('client terminated');
+      finish('upstream closed the connection', how === 'close' ? upstreamLost() : undefined);
+    };
     if (pending.fromServer.length > 0) fromServer(pending.fromServer);
     if (pending.fromClient.length > 0) fromClient(pending.fromClient);
-    client.resume();
-    server.resume();
+    server.start(fromServer, closed('server'));
+    client.start(fromClient, closed('client'));
   });
 }
 

@@ -1,0 +1,298 @@
+import type { Duplex } from 'node:stream';
+import type net from 'node:net';
+
+/**
+ * RelayLeg is one side of a relayed session: chunks in, chunks out, backpressure, close.
+ * The relay works the same on both implementations below; which one a session gets is
+ * decided once per process (relayLegKind).
+ */
+export interface RelayLeg {
+  /** start delivers every chunk received from now on to onData, in order. */
+  start(onData: (chunk: Buffer) => void, onClosed: (how: 'end' | 'error' | 'close') => void): void;
+  /** write queues chunk; false means the peer is behind and onDrain will be called once. */
+  write(chunk: Buffer): boolean;
+  onDrain(cb: () => void): void;
+  pause(): void;
+  resume(): void;
+  /** end sends last (if any) after everything queued, then closes the sending side. */
+  end(last?: Buffer): void;
+  destroy(): void;
+}
+
+/** How far a leg's outgoing queue may grow before the relay pauses the other side. */
+const HIGH_WATER = 64 * 1024;
+
+/** A TLS record carries at most 16 KiB of data, and Node's TLS layer hands it over in pieces of that size. */
+const READ_BUFFER_BYTES = 16 * 1024;
+
+/** StreamLeg relays through the socket's public Readable/Writable interface. */
+class StreamLeg implements RelayLeg {
+  constructor(private readonly socket: Duplex) {}
+  start(onData: (chunk: Buffer) => void, onClosed: (how: 'end' | 'error' | 'close') => void): void {
+    this.socket.on('data', onData);
+    this.socket.on('end', () => onClosed('end'));
+    this.socket.on('error', () => onClosed('error'));
+    this.socket.on('close', () => onClosed('close'));
+    this.socket.resume();
+  }
+  write(chunk: Buffer): boolean {
+    return this.socket.write(chunk);
+  }
+  onDrain(cb: () => void): void {
+    this.socket.once('drain', cb);
+  }
+  pause(): void {
+    this.socket.pause();
+  }
+  resume(): void {
+    this.socket.resume();
+  }
+  end(last?: Buffer): void {
+    if (last) this.socket.end(last);
+    else this.socket.end();
+  }
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HandleLeg: the same relay without the stream machinery.
+//
+// A TLS socket's data passes through Readable.push, a 'data' event, Writable.write with its
+// bookkeeping and a process.nextTick per write, for every chunk in both directions. For a proxy
+// that forwards one small chunk per message that is about 4 µs of CPU per transaction on
+// `pgbench -S`, a sixth of a bare relay's cost (bench/tls-relay.ts, RELAY_MODE). HandleLeg talks
+// to the socket's native StreamBase handle the way net.Socket itself does
+// (lib/internal/stream_base_commons.js): `handle.onread` receives each chunk in a fresh
+// ArrayBuffer, and `handle.writeBuffer(WriteWrap, buf)` writes one. That interface is internal,
+// so it is probed once at start-up and any mismatch falls back to StreamLeg.
+//
+// One rule is load-bearing: a TLS handle accepts only one write in flight (TLSWrap::DoWrite
+// aborts the process otherwise), so every write to a leg, including the net.Socket's own, must
+// be serialised. HandleLeg therefore waits for the socket's own pending writes before its
+// first write, keeps its own queue, and closes through the same queue.
+
+interface WriteReq {
+  handle: unknown;
+  oncomplete: (this: WriteReq, status: number) => void;
+  async: boolean;
+  buffer?: Buffer | Buffer[];
+  leg?: HandleLeg;
+}
+
+interface StreamBinding {
+  WriteWrap: new () => WriteReq;
+  streamBaseState: Int32Array;
+  kReadBytesOrError: number;
+  kArrayBufferOffset: number;
+  kLastWriteWasAsync: number;
+}
+
+interface StreamHandle {
+  onread: (arrayBuffer: ArrayBuffer | undefined) => unknown;
+  reading: boolean;
+  readStart(): number;
+  readStop(): number;
+  writeBuffer(req: WriteReq, buf: Buffer): number;
+  writev(req: WriteReq, chunks: Buffer[], allBuffers: boolean): number;
+  useUserBuffer(buf: Uint8Array): void;
+  isStreamBase?: boolean;
+}
+
+const UV_EOF = -4095;
+
+function probeStreamBinding(): StreamBinding | null {
+  if (process.env['PGSEAL_HANDLE_RELAY'] === '0') return null;
+  try {
+    const getBinding = (process as unknown as { binding?: (name: string) => unknown }).binding;
+    if (typeof getBinding !== 'function') return null;
+    const b = getBinding.call(process, 'stream_wrap') as Partial<StreamBinding>;
+    if (
+      typeof b.WriteWrap !== 'function' ||
+      !(b.streamBaseState instanceof Int32Array) ||
+      !Number.isInteger(b.kReadBytesOrError) ||
+      !Number.isInteger(b.kArrayBufferOffset) ||
+      !Number.isInteger(b.kLastWriteWasAsync)
+    ) {
+      return null;
+    }
+    return b as StreamBinding;
+  } catch {
+    return null;
+  }
+}
+
+const binding = probeStreamBinding();
+const state = binding?.streamBaseState;
+
+/** relayLegKind names the relay implementation in use, for the operational log and tests. */
+export const relayLegKind: 'handle' | 'stream' = binding ? 'handle' : 'stream';
+
+function usableHandle(socket: Duplex): StreamHandle | null {
+  const handle = (socket as net.Socket & { _handle?: Partial<StreamHandle> | null })._handle;
+  if (!handle || handle.isStreamBase !== true) return null;
+  if (typeof handle.writeBuffer !== 'function' || typeof handle.writev !== 'function' || typeof handle.readStart !== 'function' || typeof handle.readStop !== 'function' || typeof handle.useUserBuffer !== 'function') return null;
+  return handle as StreamHandle;
+}
+
+function onWriteComplete(this: WriteReq, status: number): void {
+  this.leg?.writeDone(status);
+}
+
+class HandleLeg implements RelayLeg {
+  private queue: Buffer[] = [];
+  private queuedBytes = 0;
+  private inFlight = 0; // bytes of the write the handle holds, 0 when none
+  private ownWritesPending = true; // until the socket's own earlier writes have completed
+  private wantDrain: (() => void) | null = null;
+  private ending = false;
+  private ended = false;
+  private paused = false;
+  private closed = false;
+  private onClosed: ((how: 'end' | 'error' | 'close') => void) | null = null;
+
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly handle: StreamHandle,
+  ) {
+    // An empty write through the Writable completes after every write queued before it.
+    socket.write(Buffer.alloc(0), (err) => {
+      this.ownWritesPending = false;
+      if (err) return this.fail('error');
+      this.flush();
+    });
+  }
+
+  start(onData: (chunk: Buffer) => void, onClosed: (how: 'end' | 'error' | 'close') => void): void {
+    this.onClosed = onClosed;
+    this.socket.on('error', () => this.fail('error'));
+    this.socket.on('close', () => this.fail('close'));
+    // Bytes the Readable already holds come first.
+    this.socket.pause();
+    for (let chunk: Buffer | null; (chunk = this.socket.read() as Buffer | null) !== null; ) onData(chunk);
+    if (this.closed) return;
+    if (this.socket.readableEnded || (this.socket as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended) {
+      return this.fail('end');
+    }
+    // Reads land in this leg's own buffer and are copied out (small ones into Buffer's pool),
+    // instead of a fresh native allocation per read.
+    const readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+    this.handle.useUserBuffer(readBuffer);
+    this.handle.onread = () => {
+      const n = state![binding!.kReadBytesOrError]!;
+      if (n > 0) {
+        const chunk = Buffer.allocUnsafe(n);
+        readBuffer.copy(chunk, 0, 0, n);
+        onData(chunk);
+      } else if (n < 0) this.fail(n === UV_EOF ? 'end' : 'error');
+      return undefined;
+    };
+    this.readStart();
+  }
+
+  private readStart(): void {
+    if (this.closed || this.paused || this.handle.reading) return;
+    this.handle.reading = true;
+    if (this.handle.readStart() !== 0) this.fail('error');
+  }
+
+  private fail(how: 'end' | 'error' | 'close'): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.onClosed?.(how);
+  }
+
+  write(chunk: Buffer): boolean {
+    if (this.ending || this.closed) return true;
+    this.queue.push(chunk);
+    this.queuedBytes += chunk.length;
+    this.flush();
+    const behind = this.queuedBytes + this.inFlight >= HIGH_WATER;
+    return !behind;
+  }
+
+  private flush(): void {
+    if (this.inFlight > 0 || this.ownWritesPending || this.closed || this.socket.destroyed) return;
+    while (this.queue.length > 0) {
+      const chunks = this.queue;
+      const bytes = this.queuedBytes;
+      this.queue = [];
+      this.queuedBytes = 0;
+      const req = new binding!.WriteWrap();
+      req.handle = this.handle;
+      req.oncomplete = onWriteComplete;
+      req.async = false;
+      const err = chunks.length === 1 ? this.handle.writeBuffer(req, chunks[0]!) : this.handle.writev(req, chunks, true);
+      if (err !== 0) return this.fail('error');
+      if (state![binding!.kLastWriteWasAsync] !== 0) {
+        req.async = true;
+        req.buffer = chunks.length === 1 ? chunks[0]! : chunks; // the handle may read them until done
+        req.leg = this;
+        this.inFlight = bytes;
+        return;
+      }
+      // Written synchronously (a plain TCP handle): no completion callback follows.
+    }
+    this.drained();
+  }
+
+  /** writeDone is the handle's completion of the write in flight. */
+  writeDone(status: number): void {
+    this.inFlight = 0;
+    if (status < 0) return this.fail('error');
+    this.flush();
+  }
+
+  private drained(): void {
+    if (this.queue.length > 0 || this.inFlight > 0) return;
+    const cb = this.wantDrain;
+    this.wantDrain = null;
+    cb?.();
+    if (this.ending && !this.ended && !this.closed) {
+      this.ended = true;
+      this.socket.end();
+    }
+  }
+
+  onDrain(cb: () => void): void {
+    this.wantDrain = cb;
+  }
+
+  pause(): void {
+    if (this.paused) return;
+    this.paused = true;
+    if (this.handle.reading && !this.closed) {
+      this.handle.reading = false;
+      this.handle.readStop();
+    }
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.readStart();
+  }
+
+  end(last?: Buffer): void {
+    if (this.ending || this.closed) return;
+    if (last) this.write(last);
+    this.ending = true;
+    this.flush();
+  }
+
+  destroy(): void {
+    this.closed = true;
+    this.queue = [];
+    this.socket.destroy();
+  }
+}
+
+/** relayLeg wraps a socket for the relay, over its native handle where that is possible. */
+export function relayLeg(socket: Duplex): RelayLeg {
+  if (binding) {
+    const handle = usableHandle(socket);
+    if (handle) return new HandleLeg(socket as net.Socket, handle);
+  }
+  return new StreamLeg(socket);
+}

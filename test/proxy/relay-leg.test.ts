@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import net, { type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import tls from 'node:tls';
+import { initCa, issueServerCertificate } from '../../src/pki/index.js';
+import { relayLeg, relayLegKind } from '../../src/proxy/relay-leg.js';
+import { tempDir } from '../pki/helpers.js';
+
+// The relay's sockets over real loopback TLS. The handle leg drives Node's native TLS handle
+// directly, where a second write in flight aborts the process: these tests push many writes
+// at a reader that is slower, mixed with the socket's own writes, to show that never happens.
+
+let credentials: Promise<{ ca: Buffer; cert: Buffer; key: Buffer }> | undefined;
+function pki(t: TestContext) {
+  credentials ??= (async () => {
+    const dir = await tempDir(t);
+    await initCa({ dir });
+    const srv = await issueServerCertificate({ dir, name: 'proxy', sans: ['DNS:localhost', 'IP:127.0.0.1'] });
+    return { ca: await readFile(join(dir, 'ca.crt')), cert: await readFile(srv.certPath), key: await readFile(srv.keyPath) };
+  })();
+  return credentials;
+}
+
+/** tlsPair returns both ends of a loopback TLS connection; `server` is the side under test. */
+async function tlsPair(t: TestContext): Promise<{ server: tls.TLSSocket; peer: tls.TLSSocket }> {
+  const s = await pki(t);
+  const listener = tls.createServer({ cert: s.cert, key: s.key });
+  listener.listen(0, '127.0.0.1');
+  await once(listener, 'listening');
+  const accepted = once(listener, 'secureConnection') as Promise<[tls.TLSSocket]>;
+  const peer = tls.connect({ port: (listener.address() as AddressInfo).port, host: '127.0.0.1', ca: s.ca, servername: 'localhost' });
+  await once(peer, 'secureConnect');
+  const [server] = await accepted;
+  server.pause();
+  t.after(() => {
+    peer.destroy();
+    server.destroy();
+    listener.close();
+  });
+  return { server, peer };
+}
+
+function collect(socket: net.Socket): { bytes: () => Buffer; ended: Promise<unknown> } {
+  const chunks: Buffer[] = [];
+  socket.on('data', (c: Buffer) => chunks.push(c));
+  return { bytes: () => Buffer.concat(chunks), ended: once(socket, 'end') };
+}
+
+test('the relay uses the native handle path unless PGSEAL_HANDLE_RELAY=0', async (t) => {
+  assert.equal(relayLegKind, process.env['PGSEAL_HANDLE_RELAY'] === '0' ? 'stream' : 'handle');
+  const { server } = await tlsPair(t);
+  assert.equal(relayLeg(server).constructor.name, relayLegKind === 'handle' ? 'HandleLeg' : 'StreamLeg');
+});
+
+test('thousands of writes to a slow reader arrive whole and in order, with backpressure', async (t) => {
+  const { server, peer } = await tlsPair(t);
+  // The socket's own write just before the relay takes over must come first.
+  server.write('greeting|');
+  const leg = relayLeg(server);
+  leg.start(() => {}, () => {});
+  const sent = createHash('sha256').update('greeting|');
+  let sentBytes = 9;
+  let refused = 0;
+  let drains = 0;
+  peer.pause(); // nothing is read until the queue is well past the high-water mark
+  for (let i = 0; i < 3000; i++) {
+    const chunk = randomBytes(1 + (i % 4096));
+    sent.update(chunk);
+    sentBytes += chunk.length;
+    if (!leg.write(chunk)) refused++;
+  }
+  leg.onDrain(() => drains++);
+  const got = createHash('sha256');
+  let gotBytes = 0;
+  const all = new Promise<void>((resolve) => {
+    peer.on('data', (c: Buffer) => {
+      got.update(c);
+      gotBytes += c.length;
+      if (gotBytes === sentBytes) resolve();
+    });
+  });
+  setTimeout(() => peer.resume(), 50);
+  await all;
+  assert.ok(refused > 0, 'write reports a full queue');
+  assert.equal(drains, 1, 'onDrain fires once the queue has gone out');
+  assert.equal(got.digest('hex'), sent.digest('hex'));
+});
+
+test('bytes already buffered come first, then live reads; end from the peer closes the leg', async (t) => {
+  const { server, peer } = await tlsPair(t);
+  peer.write('early|');
+  await new Promise((r) => setTimeout(r, 50)); // lands in the paused socket's Readable buffer
+  const leg = relayLeg(server);
+  const chunks: Buffer[] = [];
+  const closed = new Promise<string>((resolve) => leg.start((c) => chunks.push(Buffer.from(c)), resolve));
+  peer.write('late');
+  peer.end();
+  assert.equal(await closed, 'end');
+  assert.equal(Buffer.concat(chunks).toString(), 'early|late');
+});
+
+test('pause holds reads back until resume; end(last) sends everything queued, then closes', async (t) => {
+  const { server, peer } = await tlsPair(t);
+  const received = collect(peer);
+  const leg = relayLeg(server);
+  const chunks: string[] = [];
+  leg.start((c) => chunks.push(c.toString()), () => {});
+  leg.pause();
+  peer.write('while paused');
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(chunks, []);
+  leg.resume();
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(chunks.join(''), 'while paused');
+  leg.write(Buffer.from('one|'));
+  leg.write(Buffer.from('two|'));
+  leg.end(Buffer.from('last'));
+  await received.ended;
+  assert.equal(received.bytes().toString(), 'one|two|last');
+});
+
+test('a plain TCP socket relays through the same leg', async (t) => {
+  const listener = net.createServer();
+  listener.listen(0, '127.0.0.1');
+  await once(listener, 'listening');
+  const accepted = once(listener, 'connection') as Promise<[net.Socket]>;
+  const peer = net.connect((listener.address() as AddressInfo).port, '127.0.0.1');
+  const [server] = await accepted;
+  t.after(() => {
+    peer.destroy();
+    server.destroy();
+    listener.close();
+  });
+  const received = collect(peer);
+  const leg = relayLeg(server);
+  const echoed = new Promise<string>((resolve) => leg.start((c) => resolve(c.toString()), () => {}));
+  peer.write('ping');
+  assert.equal(await echoed, 'ping');
+  const big = randomBytes(4 << 20);
+  leg.write(big);
+  leg.end();
+  await received.ended;
+  assert.ok(received.bytes().equals(big));
+});
