@@ -31,6 +31,7 @@ export class SealedLog implements AuditSink {
   #nextSeq: number;
   #lastCheckpoint: number; // seq of the last checkpoint record
   #unpublished: { note: string; size: number } | null = null;
+  #publishedAtMicros = Number.NEGATIVE_INFINITY; // when checkpoint.latest was last replaced
   #healthy = true;
   #closed = false;
   #scheduled = false;
@@ -123,14 +124,14 @@ export class SealedLog implements AuditSink {
   /** checkpoint writes a checkpoint record now, after every buffered record, and returns its signed note. */
   checkpoint(): string {
     if (this.#closed) throw closedError();
-    return this.#checkpointNow();
+    return this.#checkpointNow(true);
   }
 
   /** rotateKey appends key.rotate for next and checkpoints at once: signed by both keys, after which the old key is erased. */
   rotateKey(next: SignerKey): void {
     if (this.#closed) throw closedError();
     this.#push(this.#checkpointer.beginRotation(next));
-    this.#checkpointNow();
+    this.#checkpointNow(true);
   }
 
   /** close writes a final checkpoint as the last record, flushes, fsyncs file and directory and closes. Idempotent. */
@@ -139,9 +140,9 @@ export class SealedLog implements AuditSink {
     clearInterval(this.#timer);
     let error: Error | null = null;
     try {
-      if (this.#recordsSinceCheckpoint() > 0) this.#checkpointNow();
+      if (this.#recordsSinceCheckpoint() > 0) this.#checkpointNow(true);
       this.#writeBatch(); // a checkpoint whose write had failed is still buffered
-      this.#publish();
+      this.#publish(true);
       this.#segment.fsyncSync();
       fsyncDir(this.#o.dir);
     } catch (err) {
@@ -197,8 +198,8 @@ export class SealedLog implements AuditSink {
   // Write what is buffered, then seal by count and rotate by size or age.
   #drain(): void {
     this.#writeBatch();
-    this.#publish();
-    if (this.#recordsSinceCheckpoint() >= this.#o.checkpointEvery) this.#checkpointNow();
+    this.#publish(false);
+    if (this.#recordsSinceCheckpoint() >= this.#o.checkpointEvery) this.#checkpointNow(false);
     this.#rotateIfDue();
   }
 
@@ -227,7 +228,7 @@ export class SealedLog implements AuditSink {
   }
 
   // The checkpoint record's tree_size is its own seq: it covers every record before it.
-  #checkpointNow(): string {
+  #checkpointNow(publishNow: boolean): string {
     this.#writeBatch();
     const size = this.#frontier.size;
     const root = this.#frontier.root();
@@ -236,14 +237,21 @@ export class SealedLog implements AuditSink {
     this.#lastCheckpoint = size;
     this.#unpublished = { note, size };
     this.#writeBatch();
-    this.#publish();
+    this.#publish(publishNow);
     return note;
   }
 
-  // Once its record is written (and, with fsync, on disk), a checkpoint replaces checkpoint.latest.
-  #publish(): void {
+  // Once its record is written (and, with fsync, on disk), a checkpoint replaces checkpoint.latest
+  // and goes to onCheckpoint. Under load checkpoints come every checkpointEvery records, many a
+  // second; replacing the file costs a rename (on ext4 also a flush of the new file), so the
+  // file and onCheckpoint follow at most once per checkpointMs unless `now` (timer, explicit
+  // checkpoint, key rotation, close). Every checkpoint is still a record in the log.
+  #publish(now: boolean): void {
     const p = this.#unpublished;
     if (p === null || this.#frontier.size <= p.size) return;
+    const at = this.#o.clock.nowMicros();
+    if (!now && at - this.#publishedAtMicros < this.#o.checkpointMs * 1000) return;
+    this.#publishedAtMicros = at;
     this.#unpublished = null;
     const durable = this.#o.durability === 'fsync';
     if (durable) this.#syncNow();
@@ -285,7 +293,8 @@ export class SealedLog implements AuditSink {
   #onTimer(): void {
     if (this.#closed) return;
     try {
-      if (this.#recordsSinceCheckpoint() > 0) this.#checkpointNow();
+      if (this.#recordsSinceCheckpoint() > 0) this.#checkpointNow(true);
+      else this.#publish(true); // a checkpoint held back by #publish's rate limit
       this.#rotateIfDue();
     } catch {
       // a failed write is reported through `healthy` and the next flush
