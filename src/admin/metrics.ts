@@ -44,7 +44,7 @@ export class MeteredSink implements AuditSink {
   }
 
   /** append counts the event and passes it on. */
-  append(e: AuditEvent): void {
+  append(e: AuditEvent, atMicros?: number): void {
     const c = this.counters;
     c.auditRecords++;
     switch (e.type) {
@@ -72,7 +72,7 @@ export class MeteredSink implements AuditSink {
         c.cancels++;
         break;
     }
-    this.inner.append(e);
+    this.inner.append(e, atMicros);
   }
 
   /** flush passes through, counting failures. */

@@ -77,7 +77,8 @@ export type AuditEvent =
 
 /** AuditSink receives a session's events. `append` buffers; `flush` hands buffered records to the kernel and throws if it cannot. */
 export interface AuditSink {
-  append(event: AuditEvent): void;
+  /** append records event, stamped atMicros when the caller has just read the clock, otherwise now. */
+  append(event: AuditEvent, atMicros?: number): void;
   flush(): void;
   /** commit makes every appended record durable per the configured durability, then calls back (synchronously when it can). */
   commit(done: (err: Error | null) => void): void;

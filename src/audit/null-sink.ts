@@ -3,7 +3,7 @@ import type { AuditEvent, AuditSink } from './events.js';
 /** NullSink records nothing; it exists only to measure the proxy with the audit log off (audit.enabled: false). */
 export class NullSink implements AuditSink {
   readonly healthy = true;
-  append(_event: AuditEvent): void {}
+  append(_event: AuditEvent, _atMicros?: number): void {}
   flush(): void {}
   commit(done: (err: Error | null) => void): void {
     done(null);

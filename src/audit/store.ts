@@ -86,8 +86,8 @@ export class SealedLog implements AuditSink {
   }
 
   /** append assigns the event its seq and ts, buffers its line and schedules a write for the end of this event-loop turn. */
-  append(event: AuditEvent): void {
-    this.#push(event);
+  append(event: AuditEvent, atMicros?: number): void {
+    this.#push(event, atMicros);
     this.#schedule();
   }
 
@@ -168,10 +168,10 @@ export class SealedLog implements AuditSink {
     }
   }
 
-  #push(record: LogRecord): void {
+  #push(record: LogRecord, atMicros = this.#o.clock.nowMicros()): void {
     if (this.#closed) throw closedError();
     const seq = this.#nextSeq;
-    this.#pending.push(encodeRecord(seq, this.#ts.format(this.#o.clock.nowMicros()), record));
+    this.#pending.push(encodeRecord(seq, this.#ts.format(atMicros), record));
     this.#nextSeq = seq + 1;
   }
 

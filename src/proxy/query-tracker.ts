@@ -141,10 +141,11 @@ export class QueryTracker {
   private begin(kind: Operation['kind'], fields: { sql: string; statement?: string; portal?: string; params?: AuditParam[] }): void {
     const id = this.nextId++;
     const protocol = kind === 'query' ? 'simple' : kind === 'execute' ? 'extended' : 'function';
-    this.sink.append({ type: 'query', session: this.session, query: id, protocol, sql: fields.sql, statement: fields.statement, portal: fields.portal, params: fields.params });
+    const start = this.clock.nowMicros();
+    this.sink.append({ type: 'query', session: this.session, query: id, protocol, sql: fields.sql, statement: fields.statement, portal: fields.portal, params: fields.params }, start);
     this.queries++;
     this.queriesSinceFlush++;
-    this.pending.push({ kind, id, start: this.clock.nowMicros(), tags: [], rows: 0, dataRows: 0, error: null, copy: null });
+    this.pending.push({ kind, id, start, tags: [], rows: 0, dataRows: 0, error: null, copy: null });
   }
 
   private commandComplete(tag: string): void {
@@ -199,11 +200,11 @@ export class QueryTracker {
     if (op.error) status = 'error';
     if (status === 'error') this.errors++;
     const rows = status === 'suspended' ? op.dataRows : op.rows;
-    const duration_us = this.clock.nowMicros() - op.start;
+    const end = this.clock.nowMicros();
     const error = op.error;
-    this.sink.append({
-      type: 'result', session: this.session, query: op.id, status, tags: op.tags, rows,
-      sqlstate: error?.sqlstate, message: error?.message, duration_us,
-    });
+    this.sink.append(
+      { type: 'result', session: this.session, query: op.id, status, tags: op.tags, rows, sqlstate: error?.sqlstate, message: error?.message, duration_us: end - op.start },
+      end,
+    );
   }
 }
