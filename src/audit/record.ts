@@ -97,6 +97,14 @@ function jsonString(s: string): string {
   return `"${s}"`;
 }
 
+// The store's timestamps (TimestampFormatter) are built by concatenation, and charCodeAt on such
+// a string takes V8's slow path once per character; one regular-expression test flattens it once.
+const TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
+
+function tsString(ts: string): string {
+  return TIMESTAMP.test(ts) ? `"${ts}"` : jsonString(ts);
+}
+
 const isInt = Number.isSafeInteger;
 const isStr = (v: unknown): v is string => typeof v === 'string';
 const isOptStr = (v: unknown): v is string | undefined => v === undefined || typeof v === 'string';
@@ -104,7 +112,7 @@ const isOptStr = (v: unknown): v is string | undefined => v === undefined || typ
 function queryLine(seq: number, ts: string, r: Extract<LogRecord, { type: 'query' }>): string | undefined {
   if (!isStr(r.session) || !isInt(r.query) || !isStr(r.protocol) || !isStr(r.sql) || !isOptStr(r.statement) || !isOptStr(r.portal)) return undefined;
   if (r.params !== undefined && !Array.isArray(r.params)) return undefined;
-  let line = `{"seq":${seq},"ts":${jsonString(ts)},"type":"query","session":${jsonString(r.session)},"query":${r.query},"protocol":${jsonString(r.protocol)},"sql":${jsonString(r.sql)}`;
+  let line = `{"seq":${seq},"ts":${tsString(ts)},"type":"query","session":${jsonString(r.session)},"query":${r.query},"protocol":${jsonString(r.protocol)},"sql":${jsonString(r.sql)}`;
   if (r.statement !== undefined) line += `,"statement":${jsonString(r.statement)}`;
   if (r.portal !== undefined) line += `,"portal":${jsonString(r.portal)}`;
   if (r.params !== undefined) line += `,"params":${JSON.stringify(r.params.map(param))}`;
@@ -114,7 +122,7 @@ function queryLine(seq: number, ts: string, r: Extract<LogRecord, { type: 'query
 function resultLine(seq: number, ts: string, r: Extract<LogRecord, { type: 'result' }>): string | undefined {
   if (!isStr(r.session) || !isInt(r.query) || !isStr(r.status) || !Array.isArray(r.tags) || !isInt(r.rows)) return undefined;
   if (!isOptStr(r.sqlstate) || !isOptStr(r.message) || !isInt(r.duration_us)) return undefined;
-  let line = `{"seq":${seq},"ts":${jsonString(ts)},"type":"result","session":${jsonString(r.session)},"query":${r.query},"status":${jsonString(r.status)},"tags":[`;
+  let line = `{"seq":${seq},"ts":${tsString(ts)},"type":"result","session":${jsonString(r.session)},"query":${r.query},"status":${jsonString(r.status)},"tags":[`;
   const tags = r.tags;
   for (let i = 0; i < tags.length; i++) {
     const tag = tags[i];
@@ -129,7 +137,7 @@ function resultLine(seq: number, ts: string, r: Extract<LogRecord, { type: 'resu
 
 function copyLine(seq: number, ts: string, r: Extract<LogRecord, { type: 'copy' }>): string | undefined {
   if (!isStr(r.session) || !isInt(r.query) || !isStr(r.direction) || !isInt(r.bytes) || !isInt(r.messages)) return undefined;
-  return `{"seq":${seq},"ts":${jsonString(ts)},"type":"copy","session":${jsonString(r.session)},"query":${r.query},"direction":${jsonString(r.direction)},"bytes":${r.bytes},"messages":${r.messages}}`;
+  return `{"seq":${seq},"ts":${tsString(ts)},"type":"copy","session":${jsonString(r.session)},"query":${r.query},"direction":${jsonString(r.direction)},"bytes":${r.bytes},"messages":${r.messages}}`;
 }
 
 function fastLine(seq: number, ts: string, r: LogRecord): string | undefined {
