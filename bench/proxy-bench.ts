@@ -63,18 +63,19 @@ const ROLE = 'bench';
 const PASSWORD = 'bench-' + Math.random().toString(36).slice(2, 12);
 const DB = 'bench';
 
-type TargetName = 'direct' | 'pgbouncer' | 'pgseal' | 'pgseal-noaudit' | 'node-relay';
-const ALL_TARGETS: readonly TargetName[] = ['direct', 'pgbouncer', 'pgseal', 'pgseal-noaudit', 'node-relay'];
+type TargetName = 'direct' | 'pgbouncer' | 'pgseal' | 'pgseal-noaudit' | 'node-relay' | 'node-relay-stream';
+const ALL_TARGETS: readonly TargetName[] = ['direct', 'pgbouncer', 'pgseal', 'pgseal-noaudit', 'node-relay', 'node-relay-stream'];
 /**
  * direct, pgbouncer and pgseal always run; BENCH_EXTRA_TARGETS adds pgseal-noaudit (a second pgseal
- * with audit.enabled false) and/or node-relay (bench/tls-relay.ts: Node's TLS stack alone, the
+ * with audit.enabled false), node-relay (bench/tls-relay.ts: Node's TLS stack alone through
+ * pgseal's socket layer, the
  * floor for any proxy built on it), to show where pgseal's cost goes.
  */
 const TARGETS: readonly TargetName[] = (() => {
   const extra = (process.env['BENCH_EXTRA_TARGETS'] ?? '').split(',').map((x) => x.trim()).filter(Boolean);
   for (const e of extra) {
     if (!ALL_TARGETS.includes(e as TargetName) || ['direct', 'pgbouncer', 'pgseal'].includes(e)) {
-      console.error(`proxy-bench: unknown extra target ${e} in BENCH_EXTRA_TARGETS (known: pgseal-noaudit, node-relay)`);
+      console.error(`proxy-bench: unknown extra target ${e} in BENCH_EXTRA_TARGETS (known: pgseal-noaudit, node-relay, node-relay-stream)`);
       process.exit(2);
     }
   }
@@ -138,6 +139,7 @@ let pg: PgServer | undefined;
 let seal: Pgseal | undefined;
 let sealNoAudit: Pgseal | undefined;
 let relay: { proc: ChildProcess; port: number } | undefined;
+let relayStream: { proc: ChildProcess; port: number } | undefined;
 let bouncer: { proc: ChildProcess; dir: string; logFile: string; port: number } | undefined;
 let cleaning: Promise<void> | undefined;
 
@@ -172,6 +174,7 @@ function cleanup(): Promise<void> {
       rmSync(bouncer.dir, { recursive: true, force: true });
     }
     relay?.proc.kill('SIGKILL');
+    relayStream?.proc.kill('SIGKILL');
     for (const p of [seal, sealNoAudit]) {
       if (!p) continue;
       try {
@@ -291,11 +294,12 @@ async function startPgbouncer(server: PgServer, verifier: string): Promise<NonNu
   }
 }
 
-async function startNodeRelay(server: PgServer, b: NonNullable<typeof bouncer>): Promise<NonNullable<typeof relay>> {
+async function startNodeRelay(server: PgServer, b: NonNullable<typeof bouncer>, streams: boolean): Promise<NonNullable<typeof relay>> {
   const port = await freePort();
   const script = join(dirname(fileURLToPath(import.meta.url)), 'tls-relay.js');
   const proc = spawn(process.execPath, [script, String(port), String(server.port), join(b.dir, 'client.crt'), join(b.dir, 'client.key'), server.caFile], {
     stdio: ['ignore', 'ignore', 'inherit'],
+    env: streams ? { ...process.env, PGSEAL_HANDLE_RELAY: '0' } : process.env,
   });
   const deadline = Date.now() + 10_000;
   while (!(await tcpProbe(port))) {
@@ -335,6 +339,8 @@ function targetPort(t: TargetName): number {
       return sealNoAudit!.port;
     case 'node-relay':
       return relay!.port;
+    case 'node-relay-stream':
+      return relayStream!.port;
   }
 }
 
@@ -350,19 +356,21 @@ function targetPid(t: TargetName): number | undefined {
       return sealNoAudit?.proc.pid;
     case 'node-relay':
       return relay?.proc.pid;
+    case 'node-relay-stream':
+      return relayStream?.proc.pid;
   }
 }
 
 function targetAlive(t: TargetName): boolean {
   if (t === 'direct') return true;
-  const p = { pgbouncer: bouncer?.proc, pgseal: seal?.proc, 'pgseal-noaudit': sealNoAudit?.proc, 'node-relay': relay?.proc }[t];
+  const p = { pgbouncer: bouncer?.proc, pgseal: seal?.proc, 'pgseal-noaudit': sealNoAudit?.proc, 'node-relay': relay?.proc, 'node-relay-stream': relayStream?.proc }[t];
   return p !== undefined && p.exitCode === null && p.signalCode === null;
 }
 
 function clientEnv(port: number): Record<string, string> {
   const env = libpqEnv(port, ROLE, DB, PASSWORD);
   // The bare relay passes SCRAM through as bytes: channel binding would bind to the wrong certificate.
-  if (relay && port === relay.port) env['PGCHANNELBINDING'] = 'disable';
+  if ((relay && port === relay.port) || (relayStream && port === relayStream.port)) env['PGCHANNELBINDING'] = 'disable';
   return env;
 }
 
@@ -481,7 +489,7 @@ function summarize(w: Workload, results: RunResult[]): WorkloadSummary {
 function printTable(w: Workload, s: WorkloadSummary, results: RunResult[]): void {
   console.log(`\n=== ${w.label}  [${ROUNDS} rounds x ${SECONDS} s] ===`);
   console.log(
-    `${pad('target', 10)} ${lpad('tps (median)', 13)} ${lpad('lat ms (med)', 13)} ${lpad('CPU us/txn', 11)}   tps per round`,
+    `${pad('target', 17)} ${lpad('tps (median)', 13)} ${lpad('lat ms (med)', 13)} ${lpad('CPU us/txn', 11)}   tps per round`,
   );
   for (const t of TARGETS) {
     const perRound: string[] = [];
@@ -490,7 +498,7 @@ function printTable(w: Workload, s: WorkloadSummary, results: RunResult[]): void
       perRound.push(r === undefined ? '-' : r.ok ? fmt(r.tps, 0) : 'FAIL');
     }
     console.log(
-      `${pad(t, 10)} ${lpad(fmt(s.tps[t]), 13)} ${lpad(fmt(s.latencyMs[t], 3), 13)} ${lpad(t === 'direct' ? 'n/a' : fmt(s.cpuUsPerTxn[t]), 11)}   ${perRound.join(' / ')}`,
+      `${pad(t, 17)} ${lpad(fmt(s.tps[t]), 13)} ${lpad(fmt(s.latencyMs[t], 3), 13)} ${lpad(t === 'direct' ? 'n/a' : fmt(s.cpuUsPerTxn[t]), 11)}   ${perRound.join(' / ')}`,
     );
   }
   const list = (xs: number[]): string => xs.map((x) => x.toFixed(3)).join(', ');
@@ -510,6 +518,8 @@ function printTable(w: Workload, s: WorkloadSummary, results: RunResult[]): void
     ['pgseal', 'pgseal-noaudit', 'ratio pgseal/pgseal-noaudit (audit on/off)'],
     ['pgseal-noaudit', 'pgbouncer', 'ratio pgseal-noaudit/pgbouncer'],
     ['node-relay', 'pgbouncer', 'ratio node-relay/pgbouncer (Node TLS floor)'],
+    ['node-relay-stream', 'pgbouncer', 'ratio node-relay-stream/pgbouncer'],
+    ['pgseal', 'node-relay', 'ratio pgseal/node-relay'],
   ];
   for (const [a, b, label] of extra) {
     if (!TARGETS.includes(a) || !TARGETS.includes(b)) continue;
@@ -592,8 +602,12 @@ async function main(): Promise<number> {
     console.log(`pgseal-noaudit on 127.0.0.1:${sealNoAudit.port} (pid ${sealNoAudit.proc.pid}), audit.enabled false`);
   }
   if (TARGETS.includes('node-relay')) {
-    relay = await startNodeRelay(pg, bouncer);
-    console.log(`node-relay on 127.0.0.1:${relay.port} (pid ${relay.proc.pid}): bench/tls-relay.ts, no parsing, no audit`);
+    relay = await startNodeRelay(pg, bouncer, false);
+    console.log(`node-relay on 127.0.0.1:${relay.port} (pid ${relay.proc.pid}): bench/tls-relay.ts, no parsing, no audit, native stream handles`);
+  }
+  if (TARGETS.includes('node-relay-stream')) {
+    relayStream = await startNodeRelay(pg, bouncer, true);
+    console.log(`node-relay-stream on 127.0.0.1:${relayStream.port} (pid ${relayStream.proc.pid}): the same with Node's Readable/Writable streams`);
   }
 
   // Smoke: one connection per target, so a broken target is reported before the long runs.
@@ -602,7 +616,7 @@ async function main(): Promise<number> {
     const r = await pg.psql('SELECT current_user, (SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid())', {
       user: ROLE, password: PASSWORD, database: DB, port: targetPort(t), sslmode: 'require',
       // No root certificate: with one present, libpq's sslmode=require would verify the chain.
-      extraEnv: { PGSSLROOTCERT: clientEnv(0)['PGSSLROOTCERT']!, ...(t === 'node-relay' ? { PGCHANNELBINDING: 'disable' } : {}) },
+      extraEnv: { PGSSLROOTCERT: clientEnv(0)['PGSSLROOTCERT']!, ...(t.startsWith('node-relay') ? { PGCHANNELBINDING: 'disable' } : {}) },
     });
     if (r.code !== 0) {
       console.log(`smoke ${t}: FAILED\n${diagnose(t, r)}`);
@@ -617,7 +631,7 @@ async function main(): Promise<number> {
       if (dead.has(t)) continue;
       const { r } = await runPgbench(t, ALL_WORKLOADS[0]!.args, WARMUP);
       const p = parsePgbench(r.stdout);
-      console.log(`warm-up ${pad(t, 9)}: ${r.code === 0 ? `${fmt(p.tps, 0)} tps (not counted)` : 'FAILED'}`);
+      console.log(`warm-up ${pad(t, 17)}: ${r.code === 0 ? `${fmt(p.tps, 0)} tps (not counted)` : 'FAILED'}`);
       if (r.code !== 0) console.log(diagnose(t, r));
     }
   }
@@ -639,9 +653,9 @@ async function main(): Promise<number> {
         if (r.ok) {
           const cpu = r.proxyCpuUsPerTxn !== undefined ? `, proxy CPU ${fmt(r.proxyCpuUsPerTxn)} us/txn (${fmt(r.proxyCpuSeconds, 2)} s)` : '';
           const failed = r.failedTransactions ? `, ${r.failedTransactions} failed txns` : '';
-          console.log(`${pad(w.id, 8)} ${pad(t, 9)}: ${lpad(fmt(r.tps), 9)} tps, ${fmt(r.latencyMs, 3)} ms avg, ${r.transactions} txns${cpu}${failed}`);
+          console.log(`${pad(w.id, 8)} ${pad(t, 17)}: ${lpad(fmt(r.tps), 9)} tps, ${fmt(r.latencyMs, 3)} ms avg, ${r.transactions} txns${cpu}${failed}`);
         } else {
-          console.log(`${pad(w.id, 8)} ${pad(t, 9)}: FAILED\n${r.error}`);
+          console.log(`${pad(w.id, 8)} ${pad(t, 17)}: FAILED\n${r.error}`);
           if (!targetAlive(t)) dead.add(t);
         }
       }

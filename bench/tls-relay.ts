@@ -6,13 +6,16 @@
  *
  * Client leg: SSLRequest -> 'S' -> TLS (server certificate CERT/KEY). Upstream leg: SSLRequest ->
  * TLS verify-full against UPSTREAM_CA for host name `localhost`. Then bytes are relayed both ways
- * with one data handler per direction and pause/resume backpressure. SCRAM passes through as bytes,
+ * with one data handler per direction and pause/resume backpressure, through the same socket
+ * layer as pgseal (src/proxy/relay-leg.ts: native stream handles, or Node's Readable/Writable
+ * streams with PGSEAL_HANDLE_RELAY=0). SCRAM passes through as bytes,
  * so clients must not use channel binding (PGCHANNELBINDING=disable): the two TLS legs carry
  * different certificates. Benchmark use only.
  */
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
+import { relayLeg, relayLegKind, type RelayLeg } from '../src/proxy/relay-leg.js';
 
 const [listenPort, upstreamPort, certFile, keyFile, caFile] = process.argv.slice(2);
 if (!listenPort || !upstreamPort || !certFile || !keyFile || !caFile) {
@@ -24,15 +27,23 @@ const serverContext = tls.createSecureContext({ cert: readFileSync(certFile), ke
 const upstreamCa = readFileSync(caFile);
 const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
 
-function pipeOneWay(from: net.Socket, to: net.Socket): void {
-  from.on('data', (chunk: Buffer) => {
+// Both directions go through pgseal's own socket layer (src/proxy/relay-leg.ts): the native
+// handle path by default, Node's Readable/Writable path with PGSEAL_HANDLE_RELAY=0.
+function relayBoth(a: net.Socket, b: net.Socket): void {
+  const legA = relayLeg(a);
+  const legB = relayLeg(b);
+  const close = () => {
+    legA.destroy();
+    legB.destroy();
+  };
+  const oneWay = (from: RelayLeg, to: RelayLeg) => (chunk: Buffer) => {
     if (!to.write(chunk)) {
       from.pause();
-      to.once('drain', () => from.resume());
+      to.onDrain(() => from.resume());
     }
-  });
-  from.on('close', () => to.destroy());
-  from.on('error', () => to.destroy());
+  };
+  legA.start(oneWay(legA, legB), close);
+  legB.start(oneWay(legB, legA), close);
 }
 
 function connectUpstream(): Promise<tls.TLSSocket> {
@@ -59,12 +70,11 @@ const server = net.createServer((client) => {
       (upstream) => {
         client.write('S');
         const secure = new tls.TLSSocket(client, { isServer: true, secureContext: serverContext });
-        pipeOneWay(secure, upstream);
-        pipeOneWay(upstream, secure);
+        relayBoth(secure, upstream);
       },
       () => client.destroy(),
     );
   });
 });
-server.listen(Number(listenPort), '127.0.0.1', () => console.log(`tls-relay listening on 127.0.0.1:${listenPort}`));
+server.listen(Number(listenPort), '127.0.0.1', () => console.log(`tls-relay listening on 127.0.0.1:${listenPort} (relay: ${relayLegKind})`));
 process.on('SIGTERM', () => process.exit(0));
