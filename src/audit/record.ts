@@ -87,9 +87,11 @@ function param(p: AuditParam): AuditParam {
 const UNSAFE = /["\\\u0000-\u001f\ud800-\udfff]/;
 
 // JSON.stringify(s) for a string; strings with nothing to escape (nearly all) are only quoted.
+// A character loop beats the regular expression only for the shortest strings (measured: 20 vs
+// 26 ns at 8 characters, 282 vs 84 ns at 55).
 function jsonString(s: string): string {
   const n = s.length;
-  if (n > 256) return UNSAFE.test(s) ? JSON.stringify(s) : `"${s}"`;
+  if (n > 8) return UNSAFE.test(s) ? JSON.stringify(s) : `"${s}"`;
   for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i);
     if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(s);
@@ -97,32 +99,30 @@ function jsonString(s: string): string {
   return `"${s}"`;
 }
 
-// The store's timestamps (TimestampFormatter) are built by concatenation, and charCodeAt on such
-// a string takes V8's slow path once per character; one regular-expression test flattens it once.
-const TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
-
-function tsString(ts: string): string {
-  return TIMESTAMP.test(ts) ? `"${ts}"` : jsonString(ts);
+// A timestamp the encoder formats itself is safe by construction and needs no escape scan
+// (which would first have to flatten the concatenated string: about 200 ns a record).
+function tsString(ts: string, formatted: boolean): string {
+  return formatted ? `"${ts}"` : jsonString(ts);
 }
 
 const isInt = Number.isSafeInteger;
 const isStr = (v: unknown): v is string => typeof v === 'string';
 const isOptStr = (v: unknown): v is string | undefined => v === undefined || typeof v === 'string';
 
-function queryLine(seq: number, ts: string, r: Extract<LogRecord, { type: 'query' }>): string | undefined {
+function queryLine(seq: number, ts: string, formatted: boolean, r: Extract<LogRecord, { type: 'query' }>): string | undefined {
   if (!isStr(r.session) || !isInt(r.query) || !isStr(r.protocol) || !isStr(r.sql) || !isOptStr(r.statement) || !isOptStr(r.portal)) return undefined;
   if (r.params !== undefined && !Array.isArray(r.params)) return undefined;
-  let line = `{"seq":${seq},"ts":${tsString(ts)},"type":"query","session":${jsonString(r.session)},"query":${r.query},"protocol":${jsonString(r.protocol)},"sql":${jsonString(r.sql)}`;
+  let line = `{"seq":${seq},"ts":${tsString(ts, formatted)},"type":"query","session":${jsonString(r.session)},"query":${r.query},"protocol":${jsonString(r.protocol)},"sql":${jsonString(r.sql)}`;
   if (r.statement !== undefined) line += `,"statement":${jsonString(r.statement)}`;
   if (r.portal !== undefined) line += `,"portal":${jsonString(r.portal)}`;
   if (r.params !== undefined) line += `,"params":${JSON.stringify(r.params.map(param))}`;
   return `${line}}`;
 }
 
-function resultLine(seq: number, ts: string, r: Extract<LogRecord, { type: 'result' }>): string | undefined {
+function resultLine(seq: number, ts: string, formatted: boolean, r: Extract<LogRecord, { type: 'result' }>): string | undefined {
   if (!isStr(r.session) || !isInt(r.query) || !isStr(r.status) || !Array.isArray(r.tags) || !isInt(r.rows)) return undefined;
   if (!isOptStr(r.sqlstate) || !isOptStr(r.message) || !isInt(r.duration_us)) return undefined;
-  let line = `{"seq":${seq},"ts":${tsString(ts)},"type":"result","session":${jsonString(r.session)},"query":${r.query},"status":${jsonString(r.status)},"tags":[`;
+  let line = `{"seq":${seq},"ts":${tsString(ts, formatted)},"type":"result","session":${jsonString(r.session)},"query":${r.query},"status":${jsonString(r.status)},"tags":[`;
   const tags = r.tags;
   for (let i = 0; i < tags.length; i++) {
     const tag = tags[i];
@@ -135,28 +135,36 @@ function resultLine(seq: number, ts: string, r: Extract<LogRecord, { type: 'resu
   return `${line},"duration_us":${r.duration_us}}`;
 }
 
-function copyLine(seq: number, ts: string, r: Extract<LogRecord, { type: 'copy' }>): string | undefined {
+function copyLine(seq: number, ts: string, formatted: boolean, r: Extract<LogRecord, { type: 'copy' }>): string | undefined {
   if (!isStr(r.session) || !isInt(r.query) || !isStr(r.direction) || !isInt(r.bytes) || !isInt(r.messages)) return undefined;
-  return `{"seq":${seq},"ts":${tsString(ts)},"type":"copy","session":${jsonString(r.session)},"query":${r.query},"direction":${jsonString(r.direction)},"bytes":${r.bytes},"messages":${r.messages}}`;
+  return `{"seq":${seq},"ts":${tsString(ts, formatted)},"type":"copy","session":${jsonString(r.session)},"query":${r.query},"direction":${jsonString(r.direction)},"bytes":${r.bytes},"messages":${r.messages}}`;
 }
 
-function fastLine(seq: number, ts: string, r: LogRecord): string | undefined {
+function fastLine(seq: number, ts: string, formatted: boolean, r: LogRecord): string | undefined {
   if (!isInt(seq) || !isStr(ts)) return undefined;
   switch (r.type) {
     case 'query':
-      return queryLine(seq, ts, r);
+      return queryLine(seq, ts, formatted, r);
     case 'result':
-      return resultLine(seq, ts, r);
+      return resultLine(seq, ts, formatted, r);
     case 'copy':
-      return copyLine(seq, ts, r);
+      return copyLine(seq, ts, formatted, r);
     default:
       return undefined;
   }
 }
 
-/** encodeRecord returns the record's line (without '\n'): seq, ts, type, then the type's fields in contract order. */
-export function encodeRecord(seq: number, ts: string, record: LogRecord): string {
-  return fastLine(seq, ts, record) ?? encodeGeneric(seq, ts, record);
+/**
+ * encodeRecord returns the record's line (without '\n'): seq, ts, type, then the type's fields in
+ * contract order. ts is the timestamp text, or microseconds since the epoch to be formatted here.
+ */
+export function encodeRecord(seq: number, ts: string | number, record: LogRecord): string {
+  if (typeof ts === 'number') {
+    if (!Number.isSafeInteger(ts) || ts < 0) throw new PgsealError('audit_error', `invalid record timestamp ${ts}`);
+    const text = stamps.format(ts);
+    return fastLine(seq, text, true, record) ?? encodeGeneric(seq, text, record);
+  }
+  return fastLine(seq, ts, false, record) ?? encodeGeneric(seq, ts, record);
 }
 
 /** encodeGeneric is encodeRecord through JSON.stringify for every type (the reference the fast path must equal). */
@@ -182,3 +190,5 @@ export class TimestampFormatter {
     return frac >= 100_000 ? `${this.#prefix}${frac}Z` : `${this.#prefix}${String(frac).padStart(6, '0')}Z`;
   }
 }
+
+const stamps = new TimestampFormatter();

@@ -11,7 +11,7 @@ import type { MerkleFrontier } from './merkle.js';
 import type { SignerKey } from './note.js';
 import { resolveSettings, type SealedLogOptions, type StoreSettings } from './store-options.js';
 import { LineBuffer } from './line-buffer.js';
-import { TimestampFormatter, encodeRecord, type LogRecord } from './record.js';
+import { encodeRecord, type LogRecord } from './record.js';
 import { SegmentFile, auditError, fsyncDir, segmentName } from './segment.js';
 import { GroupCommit, type CommitCallback } from './store-commit.js';
 
@@ -24,7 +24,6 @@ export class SealedLog implements AuditSink {
   readonly #o: StoreSettings;
   readonly #checkpointer: Checkpointer;
   readonly #frontier: MerkleFrontier;
-  readonly #ts = new TimestampFormatter();
   #segment!: SegmentFile;
   #segmentNumber: number;
   readonly #pending = new LineBuffer();
@@ -171,7 +170,7 @@ export class SealedLog implements AuditSink {
   #push(record: LogRecord, atMicros = this.#o.clock.nowMicros()): void {
     if (this.#closed) throw closedError();
     const seq = this.#nextSeq;
-    this.#pending.push(encodeRecord(seq, this.#ts.format(atMicros), record));
+    this.#pending.push(encodeRecord(seq, atMicros, record));
     this.#nextSeq = seq + 1;
   }
 

@@ -29,6 +29,7 @@ const READ_BUFFER_BYTES = 16 * 1024;
 class StreamLeg implements RelayLeg {
   constructor(private readonly socket: Duplex) {}
   start(onData: (chunk: Buffer) => void, onClosed: (how: 'end' | 'error' | 'close') => void): void {
+    if (this.socket.destroyed) return void process.nextTick(onClosed, 'close'); // its 'close' has been and gone
     this.socket.on('data', onData);
     this.socket.on('end', () => onClosed('end'));
     this.socket.on('error', () => onClosed('error'));
@@ -149,7 +150,7 @@ class HandleLeg implements RelayLeg {
   private ending = false;
   private ended = false;
   private paused = false;
-  private closed = false;
+  private closed: 'end' | 'error' | 'close' | null = null;
   private onClosed: ((how: 'end' | 'error' | 'close') => void) | null = null;
 
   constructor(
@@ -165,13 +166,15 @@ class HandleLeg implements RelayLeg {
   }
 
   start(onData: (chunk: Buffer) => void, onClosed: (how: 'end' | 'error' | 'close') => void): void {
+    if (this.closed === null && this.socket.destroyed) this.closed = 'close'; // its 'close' has been and gone
+    if (this.closed !== null) return void process.nextTick(onClosed, this.closed);
     this.onClosed = onClosed;
     this.socket.on('error', () => this.fail('error'));
     this.socket.on('close', () => this.fail('close'));
     // Bytes the Readable already holds come first.
     this.socket.pause();
     for (let chunk: Buffer | null; (chunk = this.socket.read() as Buffer | null) !== null; ) onData(chunk);
-    if (this.closed) return;
+    if (this.closed !== null) return;
     if (this.socket.readableEnded || (this.socket as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended) {
       return this.fail('end');
     }
@@ -192,19 +195,19 @@ class HandleLeg implements RelayLeg {
   }
 
   private readStart(): void {
-    if (this.closed || this.paused || this.handle.reading) return;
+    if (this.closed !== null || this.paused || this.handle.reading) return;
     this.handle.reading = true;
     if (this.handle.readStart() !== 0) this.fail('error');
   }
 
   private fail(how: 'end' | 'error' | 'close'): void {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.closed !== null) return;
+    this.closed = how;
     this.onClosed?.(how);
   }
 
   write(chunk: Buffer): boolean {
-    if (this.ending || this.closed) return true;
+    if (this.ending || this.closed !== null) return true;
     this.queue.push(chunk);
     this.queuedBytes += chunk.length;
     this.flush();
@@ -213,7 +216,7 @@ class HandleLeg implements RelayLeg {
   }
 
   private flush(): void {
-    if (this.inFlight > 0 || this.ownWritesPending || this.closed || this.socket.destroyed) return;
+    if (this.inFlight > 0 || this.ownWritesPending || this.closed !== null || this.socket.destroyed) return;
     while (this.queue.length > 0) {
       const chunks = this.queue;
       const bytes = this.queuedBytes;
@@ -249,7 +252,7 @@ class HandleLeg implements RelayLeg {
     const cb = this.wantDrain;
     this.wantDrain = null;
     cb?.();
-    if (this.ending && !this.ended && !this.closed) {
+    if (this.ending && !this.ended && this.closed === null) {
       this.ended = true;
       this.socket.end();
     }
@@ -262,7 +265,7 @@ class HandleLeg implements RelayLeg {
   pause(): void {
     if (this.paused) return;
     this.paused = true;
-    if (this.handle.reading && !this.closed) {
+    if (this.handle.reading && this.closed === null) {
       this.handle.reading = false;
       this.handle.readStop();
     }
@@ -275,14 +278,14 @@ class HandleLeg implements RelayLeg {
   }
 
   end(last?: Buffer): void {
-    if (this.ending || this.closed) return;
+    if (this.ending || this.closed !== null) return;
     if (last) this.write(last);
     this.ending = true;
     this.flush();
   }
 
   destroy(): void {
-    this.closed = true;
+    this.closed ??= 'close';
     this.queue = [];
     this.socket.destroy();
   }

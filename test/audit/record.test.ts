@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import type { LogRecord } from '../../src/audit/record.js';
+import { formatTimestamp } from '../../src/audit/clock.js';
 import { encodeGeneric, encodeRecord } from '../../src/audit/record.js';
 
 // Strings that exercise every escaping rule of JSON.stringify: quotes, backslashes, control
@@ -11,6 +12,7 @@ const STRINGS = [
   '', 'ok', 'SELECT 1', 'say "hi"', 'C:\\temp', 'line\nbreak', 'tab\there', '\u0000nul', '\u001f', '\u007fdel',
   'naïve café', '日本語', '😀 emoji', '\ud800 lone high', 'lone low \udc00', '\udc00\ud800', '</script>', '\u2028\u2029',
   'x'.repeat(255) + '"', 'y'.repeat(256) + '\\', 'z'.repeat(300), 'q'.repeat(1000) + '\n',
+  '12345678', '1234567"', '123456789', '12345678\n', 'a'.repeat(55) + '\u0001',
 ];
 
 function records(): LogRecord[] {
@@ -56,4 +58,15 @@ test('values of the wrong type take the generic path instead of being written un
     JSON.parse(line); // always valid JSON
   }
   assert.match(encodeRecord(1, 't', odd[1]!), /"rows":null/);
+});
+
+test('a timestamp given in microseconds is formatted exactly as formatTimestamp does', () => {
+  const base = Date.UTC(2026, 10, 26, 23, 59, 59) * 1000;
+  for (const micros of [0, 1, base, base + 999_999, base + 1_000_000, base + 1_000_001, base + 100_000, base + 99_999]) {
+    for (const r of records().slice(0, 12)) {
+      assert.equal(encodeRecord(5, micros, r), encodeGeneric(5, formatTimestamp(micros), r));
+    }
+  }
+  assert.throws(() => encodeRecord(1, -1, records()[0]!), /invalid record timestamp/);
+  assert.throws(() => encodeRecord(1, 1.5, records()[0]!), /invalid record timestamp/);
 });

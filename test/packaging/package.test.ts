@@ -487,6 +487,7 @@ describe('packages (.deb, .rpm)', { concurrency: true, timeout: 15 * 60_000 }, (
     assert.equal(served.exit, 0, served.log);
     assert.match(served.listen, /^127\.0\.0\.1:\d+$/);
     assert.match(served.log, /"sha256":"native"/, 'the packaged native SHA-256 addon loads under the bundled runtime');
+    assert.match(served.log, /"relay":"handle"/, "the bundled runtime offers the stream handles the relay uses");
     const verify = await inRoot(root, ['/usr/bin/pgseal', 'verify', '/var/lib/pgseal/audit', '--key', '/var/lib/pgseal/keys/audit.pub'], user);
     assert.equal(verify.code, 0, `${verify.stdout}\n${verify.stderr}`);
     assert.match(verify.stdout, /^intact: /);
@@ -578,6 +579,7 @@ describe('packages (.deb, .rpm)', { concurrency: true, timeout: 15 * 60_000 }, (
       const served = await serveBriefly(node, [main, 'serve', '--config', join(dir, 'pgseal.yaml')], env);
       assert.equal(served.exit, 0, served.log);
       assert.match(served.log, /"sha256":"native"/);
+      assert.match(served.log, /"relay":"handle"/);
       const verify = await cli(['verify', join(dir, 'audit'), '--key', join(dir, 'keys/audit.pub')]);
       assert.equal(verify.code, 0, `${verify.stdout}\n${verify.stderr}`);
     });
@@ -636,6 +638,7 @@ wait_state() { i=0; while [ $i -lt 100 ]; do [ "$(systemctl is-active pgseal.ser
 systemctl start pgseal.service
 wait_log '"pgseal listening"' && echo "STEP start ok"
 logs | grep -q '"sha256":"native"' && echo "STEP native sha256 ok"
+logs | grep -q '"relay":"handle"' && echo "STEP handle relay ok"
 systemctl show pgseal.service -p User -p NoNewPrivileges -p PrivateUsers -p CapabilityBoundingSet -p ProtectSystem
 systemctl reload pgseal.service
 wait_log '"configuration reloaded"' && echo "STEP reload ok"
@@ -686,6 +689,7 @@ async function bootAndProbe(t: TestContext, root: string): Promise<void> {
     for (const step of probe.split('\n').filter((l) => l.startsWith('STEP '))) t.diagnostic(step);
     assert.match(probe, /^STEP start ok$/m, probe);
     assert.match(probe, /^STEP native sha256 ok$/m, 'the native SHA-256 addon loads under the hardened unit');
+    assert.match(probe, /^STEP handle relay ok$/m, 'the relay uses the stream handles under the hardened unit');
     assert.match(probe, /^User=pgseal$/m, probe);
     assert.match(probe, /^PrivateUsers=yes$/m, probe);
     assert.match(probe, /^CapabilityBoundingSet=$/m, probe);

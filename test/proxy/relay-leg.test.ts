@@ -146,3 +146,12 @@ test('a plain TCP socket relays through the same leg', async (t) => {
   await received.ended;
   assert.ok(received.bytes().equals(big));
 });
+
+test('a socket that closed before the relay started is reported closed, not waited on forever', async (t) => {
+  const { server } = await tlsPair(t);
+  server.destroy();
+  await once(server, 'close');
+  const leg = relayLeg(server);
+  const how = await new Promise<string>((resolve) => leg.start(() => assert.fail('no data from a closed socket'), resolve));
+  assert.equal(how, 'close');
+});
