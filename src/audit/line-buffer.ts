@@ -41,6 +41,33 @@ export class LineBuffer {
     this.#length += n + 1;
   }
 
+  /**
+   * open makes room for a line of at most maxBytes bytes and returns the buffer to write it into,
+   * starting at `length`; close(end) then ends the line at offset end. For writers that encode
+   * straight into bytes (record-bytes.ts); the buffer is valid until the next open or push.
+   */
+  open(maxBytes: number): Buffer {
+    if (this.#length + maxBytes + 1 > this.#buf.length) this.#grow(this.#length + maxBytes + 1);
+    return this.#buf;
+  }
+
+  /** length is where the next line starts in the buffer open returned. */
+  get length(): number {
+    return this.#length;
+  }
+
+  /** close ends the line written since open at offset end (exclusive) with a newline. */
+  close(end: number): void {
+    this.#buf[end] = 0x0a;
+    if (this.#count === this.#ends.length) {
+      const more = new Uint32Array(this.#ends.length * 2);
+      more.set(this.#ends);
+      this.#ends = more;
+    }
+    this.#ends[this.#count++] = end;
+    this.#length = end + 1;
+  }
+
   /** bytes is a view of every line held, newlines included; valid until the next push or clear. */
   bytes(): Buffer {
     return this.#buf.subarray(0, this.#length);

@@ -12,6 +12,7 @@ import type { SignerKey } from './note.js';
 import { resolveSettings, type SealedLogOptions, type StoreSettings } from './store-options.js';
 import { LineBuffer } from './line-buffer.js';
 import { encodeRecord, type LogRecord } from './record.js';
+import { appendRecordBytes } from './record-bytes.js';
 import { SegmentFile, auditError, fsyncDir, segmentName } from './segment.js';
 import { GroupCommit, type CommitCallback } from './store-commit.js';
 
@@ -170,7 +171,7 @@ export class SealedLog implements AuditSink {
   #push(record: LogRecord, atMicros = this.#o.clock.nowMicros()): void {
     if (this.#closed) throw closedError();
     const seq = this.#nextSeq;
-    this.#pending.push(encodeRecord(seq, atMicros, record));
+    if (!appendRecordBytes(this.#pending, seq, atMicros, record)) this.#pending.push(encodeRecord(seq, atMicros, record));
     this.#nextSeq = seq + 1;
   }
 

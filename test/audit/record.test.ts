@@ -4,6 +4,8 @@ import { test } from 'node:test';
 import type { LogRecord } from '../../src/audit/record.js';
 import { formatTimestamp } from '../../src/audit/clock.js';
 import { encodeGeneric, encodeRecord } from '../../src/audit/record.js';
+import { appendRecordBytes } from '../../src/audit/record-bytes.js';
+import { LineBuffer } from '../../src/audit/line-buffer.js';
 
 // Strings that exercise every escaping rule of JSON.stringify: quotes, backslashes, control
 // characters, DEL, non-ASCII, astral characters, lone surrogates, and both sides of the fast
@@ -31,7 +33,7 @@ function records(): LogRecord[] {
   return out;
 }
 
-test('the fast per-query encoders write exactly what JSON.stringify writes', () => {
+test('encodeRecord puts seq, ts and type first, whatever the values', () => {
   let n = 0;
   for (const r of records()) {
     for (const seq of [0, 1, 9_007_199_254_740_991]) {
@@ -44,7 +46,7 @@ test('the fast per-query encoders write exactly what JSON.stringify writes', () 
   assert.ok(n > 300);
 });
 
-test('values of the wrong type take the generic path instead of being written unquoted', () => {
+test('values of the wrong type are written as JSON.stringify writes them, never unquoted', () => {
   const odd = [
     { type: 'result', session: 's', query: 1.5, status: 'ok', tags: ['x'], rows: 1, duration_us: 1 },
     { type: 'result', session: 's', query: 1, status: 'ok', tags: [7], rows: Number.NaN, duration_us: 1 },
@@ -69,4 +71,49 @@ test('a timestamp given in microseconds is formatted exactly as formatTimestamp 
   }
   assert.throws(() => encodeRecord(1, -1, records()[0]!), /invalid record timestamp/);
   assert.throws(() => encodeRecord(1, 1.5, records()[0]!), /invalid record timestamp/);
+});
+
+test('the byte writers append exactly the line encodeRecord makes, newline included', () => {
+  const lines = new LineBuffer();
+  const base = Date.UTC(2026, 10, 26, 23, 59, 59) * 1000;
+  let n = 0;
+  for (const r of records()) {
+    for (const [seq, micros] of [[0, 0], [1, base + 99_999], [9_007_199_254_740_991, base + 1_000_000], [-0, base + 999_999], [12_345, 1]] as const) {
+      lines.clear();
+      lines.push('before'); // a line already held must stay as it is
+      assert.equal(appendRecordBytes(lines, seq, micros, r), true);
+      const expected = `before\n${encodeRecord(seq, micros, r)}\n`;
+      assert.equal(lines.bytes().toString('utf8'), expected);
+      assert.deepEqual([...lines.ends.subarray(0, lines.count)], [6, Buffer.byteLength(expected) - 1]);
+      n++;
+    }
+  }
+  assert.ok(n > 500);
+});
+
+test('the byte writers refuse what the string path must handle: other types, odd values, bad timestamps', () => {
+  const lines = new LineBuffer();
+  const odd = [
+    { type: 'result', session: 's', query: 1.5, status: 'ok', tags: ['x'], rows: 1, duration_us: 1 },
+    { type: 'result', session: 's', query: 1, status: 'ok', tags: [7], rows: 1, duration_us: 1 },
+    { type: 'result', session: 's', query: 1, status: 'ok', tags: ['x'], rows: Number.NaN, duration_us: 1 },
+    { type: 'query', session: 1, query: 1, protocol: 'simple', sql: 'x' },
+    { type: 'query', session: 's', query: 1, protocol: 'simple', sql: { toJSON: () => 'sneaky' } },
+    { type: 'query', session: 's', query: 1, protocol: 'simple', sql: 'x', params: 'nope' },
+    { type: 'copy', session: 's', query: 1, direction: 'in', bytes: Infinity, messages: 1 },
+    { type: 'session.end', session: 's', reason: 'x', queries: 1, errors: 0, bytes_from_client: 1, bytes_from_server: 1, duration_us: 1 },
+  ] as unknown as LogRecord[];
+  for (const r of odd) assert.equal(appendRecordBytes(lines, 1, 1, r), false, JSON.stringify(r));
+  const ok = records()[0]!;
+  for (const micros of [-1, 1.5, Number.NaN]) assert.equal(appendRecordBytes(lines, 1, micros, ok), false);
+  assert.equal(appendRecordBytes(lines, 0.5, 1, ok), false);
+  assert.equal(lines.count, 0);
+});
+
+test('a huge SQL text grows the buffer and is written whole', () => {
+  const lines = new LineBuffer();
+  const sql = 'SELECT ' + "'é😀\\n'".repeat(200_000);
+  const r: LogRecord = { type: 'query', session: 's', query: 1, protocol: 'simple', sql };
+  assert.equal(appendRecordBytes(lines, 3, 4, r), true);
+  assert.equal(lines.bytes().toString('utf8'), `${encodeRecord(3, 4, r)}\n`);
 });
