@@ -35,6 +35,7 @@ export class SealedLog implements AuditSink {
   #healthy = true;
   #closed = false;
   #scheduled = false;
+  #lazy: NodeJS.Timeout | null = null;
   readonly #commits = new GroupCommit(
     (done) => this.#segment.syncAsync(done),
     (err, more) => {
@@ -85,11 +86,20 @@ export class SealedLog implements AuditSink {
     return this.#frontier.root();
   }
 
-  /** append assigns the event its seq and ts, buffers its line and schedules a write for the end of this event-loop turn. */
+  /**
+   * append assigns the event its seq and ts and buffers its line. It is written with the next
+   * commit (a query is never forwarded before that), or within LAZY_WRITE_MS when no commit
+   * comes: a turn that only finishes queries costs no write of its own.
+   */
   append(event: AuditEvent, atMicros?: number): void {
     this.#push(event, atMicros);
-    this.#schedule();
+    if (!this.#scheduled && this.#lazy === null) this.#lazy = setTimeout(this.#onLazy, LAZY_WRITE_MS).unref();
   }
+
+  readonly #onLazy = (): void => {
+    this.#lazy = null;
+    this.#schedule();
+  };
 
   /** flush writes every buffered line in one write (and fdatasyncs with durability fsync); throws audit_error on failure. */
   flush(): void {
@@ -138,6 +148,7 @@ export class SealedLog implements AuditSink {
   close(): void {
     if (this.#closed) return;
     clearInterval(this.#timer);
+    if (this.#lazy !== null) clearTimeout(this.#lazy);
     let error: Error | null = null;
     try {
       if (this.#recordsSinceCheckpoint() > 0) this.#checkpointNow(true);
@@ -306,6 +317,9 @@ export class SealedLog implements AuditSink {
 export function segmentFileForTest(log: SealedLog): SegmentFile {
   return segmentOf(log);
 }
+
+/** LAZY_WRITE_MS bounds how long records no commit waits for (results, session ends) stay in memory. */
+const LAZY_WRITE_MS = 1;
 
 function closedError(): PgsealError {
   return new PgsealError('audit_error', 'audit log is closed');
