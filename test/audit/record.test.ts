@@ -117,3 +117,41 @@ test('a huge SQL text grows the buffer and is written whole', () => {
   assert.equal(appendRecordBytes(lines, 3, 4, r), true);
   assert.equal(lines.bytes().toString('utf8'), `${encodeRecord(3, 4, r)}\n`);
 });
+
+test('seeded fuzz: random strings and numbers, byte writer against JSON.stringify', () => {
+  let seed = 12345;
+  const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296;
+  const pool = ['a', 'Z', '0', ' ', '"', '\\', '\n', '\u0001', '\u001f', '\u007f', 'é', '日', '😀', '\ud800', '\udc00', '\u2028', '/', "'", '\t'];
+  const str = () => {
+    let s = '';
+    for (let i = Math.floor(rnd() * rnd() * 40); i > 0; i--) s += pool[Math.floor(rnd() * pool.length)];
+    return s;
+  };
+  const int = () => {
+    const k = rnd();
+    return k < 0.3 ? Math.floor(rnd() * 10) : k < 0.6 ? -Math.floor(rnd() * 1e6) : k < 0.8 ? Math.floor(rnd() * Number.MAX_SAFE_INTEGER) : 0;
+  };
+  const lines = new LineBuffer();
+  for (let i = 0; i < 20_000; i++) {
+    const t = rnd();
+    let r: LogRecord;
+    if (t < 0.4) {
+      r = { type: 'query', session: str(), query: int(), protocol: str() as 'simple', sql: str() };
+      if (rnd() < 0.4) r.statement = str();
+      if (rnd() < 0.4) r.portal = str();
+      if (rnd() < 0.3) r.params = [{ format: 'text', value: str() }, { format: 'null' }];
+    } else if (t < 0.8) {
+      r = { type: 'result', session: str(), query: int(), status: str() as 'ok', tags: Array.from({ length: Math.floor(rnd() * 4) }, str), rows: int(), duration_us: int() };
+      if (rnd() < 0.3) r.sqlstate = str();
+      if (rnd() < 0.3) r.message = str();
+    } else {
+      r = { type: 'copy', session: str(), query: int(), direction: str() as 'in', bytes: int(), messages: int() };
+    }
+    const seq = int();
+    const micros = Math.floor(rnd() * 2e15);
+    lines.clear();
+    assert.equal(appendRecordBytes(lines, seq, micros, r), true);
+    // Bytes, not decoded text: a wrongly written lone surrogate would decode to U+FFFD on both sides.
+    assert.ok(lines.bytes().equals(Buffer.from(`${encodeGeneric(seq, formatTimestamp(micros), r)}\n`)), JSON.stringify(r));
+  }
+});
