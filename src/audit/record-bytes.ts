@@ -49,7 +49,8 @@ const MESSAGES = latin1(',"messages":');
 const FIXED_BYTES = 512;
 
 // The line being written: module state, so the helpers below need no arguments for it.
-let out: Buffer = Buffer.alloc(0);
+const EMPTY: Buffer = Buffer.alloc(0);
+let out: Buffer = EMPTY;
 let pos = 0;
 
 function bytes(b: Buffer): void {
@@ -119,10 +120,10 @@ const isInt = Number.isSafeInteger;
 const isStr = (v: unknown): v is string => typeof v === 'string';
 const isOptStr = (v: unknown): v is string | undefined => v === undefined || typeof v === 'string';
 
-/** room bounds the UTF-8 size of strings: at most 3 bytes per UTF-16 code unit. */
+/** room bounds the UTF-8 size of strings: at most 3 bytes per UTF-16 code unit, exact for long ones (as LineBuffer.push). */
 function room(...texts: Array<string | null | undefined>): number {
   let n = FIXED_BYTES;
-  for (const t of texts) if (t) n += 3 * t.length;
+  for (const t of texts) if (t) n += t.length <= 16 * 1024 ? 3 * t.length : Buffer.byteLength(t);
   return n;
 }
 
@@ -139,7 +140,7 @@ function queryLine(lines: LineBuffer, seq: number, micros: number, r: QueryRecor
   const statement = r.statement === undefined ? null : escaped(r.statement);
   const portal = r.portal === undefined ? null : escaped(r.portal);
   const params = r.params === undefined ? undefined : JSON.stringify(r.params.map(param));
-  out = lines.open(room(r.session, session, r.protocol, protocol, r.sql, sql, r.statement, statement, r.portal, portal, params));
+  out = lines.open(room(session ?? r.session, protocol ?? r.protocol, sql ?? r.sql, statement ?? r.statement, portal ?? r.portal, params));
   pos = lines.length;
   head(seq, micros, QUERY_TYPE);
   str(r.session, session);
@@ -163,6 +164,7 @@ function queryLine(lines: LineBuffer, seq: number, micros: number, r: QueryRecor
   }
   out[pos++] = 0x7d;
   lines.close(pos);
+  out = EMPTY; // LineBuffer.clear may drop a large buffer; do not keep it alive here
   return true;
 }
 
@@ -174,13 +176,13 @@ function resultLine(lines: LineBuffer, seq: number, micros: number, r: ResultRec
   for (let i = 0; i < tags.length; i++) {
     const tag = tags[i];
     if (!isStr(tag)) return false;
-    tagRoom += 6 * tag.length + 3; // escaped or not, a JSON string is at most 6 UTF-8 bytes a code unit
+    tagRoom += tag.length <= 16 * 1024 ? 6 * tag.length + 3 : 3 + Buffer.byteLength(JSON.stringify(tag)); // at most 6 UTF-8 bytes a code unit
   }
   const session = escaped(r.session);
   const status = escaped(r.status);
   const sqlstate = r.sqlstate === undefined ? null : escaped(r.sqlstate);
   const message = r.message === undefined ? null : escaped(r.message);
-  out = lines.open(tagRoom + room(r.session, session, r.status, status, r.sqlstate, sqlstate, r.message, message));
+  out = lines.open(tagRoom + room(session ?? r.session, status ?? r.status, sqlstate ?? r.sqlstate, message ?? r.message));
   pos = lines.length;
   head(seq, micros, RESULT_TYPE);
   str(r.session, session);
@@ -208,6 +210,7 @@ function resultLine(lines: LineBuffer, seq: number, micros: number, r: ResultRec
   int(r.duration_us);
   out[pos++] = 0x7d;
   lines.close(pos);
+  out = EMPTY; // LineBuffer.clear may drop a large buffer; do not keep it alive here
   return true;
 }
 
@@ -215,7 +218,7 @@ function copyLine(lines: LineBuffer, seq: number, micros: number, r: CopyRecord)
   if (!isStr(r.session) || !isInt(r.query) || !isStr(r.direction) || !isInt(r.bytes) || !isInt(r.messages)) return false;
   const session = escaped(r.session);
   const direction = escaped(r.direction);
-  out = lines.open(room(r.session, session, r.direction, direction));
+  out = lines.open(room(session ?? r.session, direction ?? r.direction));
   pos = lines.length;
   head(seq, micros, COPY_TYPE);
   str(r.session, session);
@@ -229,6 +232,7 @@ function copyLine(lines: LineBuffer, seq: number, micros: number, r: CopyRecord)
   int(r.messages);
   out[pos++] = 0x7d;
   lines.close(pos);
+  out = EMPTY; // LineBuffer.clear may drop a large buffer; do not keep it alive here
   return true;
 }
 

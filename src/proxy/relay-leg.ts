@@ -27,6 +27,7 @@ const READ_BUFFER_BYTES = 16 * 1024;
 
 /** StreamLeg relays through the socket's public Readable/Writable interface. */
 class StreamLeg implements RelayLeg {
+  private paused = false;
   constructor(private readonly socket: Duplex) {}
   start(onData: (chunk: Buffer) => void, onClosed: (how: 'end' | 'error' | 'close') => void): void {
     if (this.socket.destroyed) return void process.nextTick(onClosed, 'close'); // its 'close' has been and gone
@@ -34,7 +35,7 @@ class StreamLeg implements RelayLeg {
     this.socket.on('end', () => onClosed('end'));
     this.socket.on('error', () => onClosed('error'));
     this.socket.on('close', () => onClosed('close'));
-    this.socket.resume();
+    if (!this.paused) this.socket.resume(); // a pause from before start holds
   }
   write(chunk: Buffer): boolean {
     return this.socket.write(chunk);
@@ -43,9 +44,11 @@ class StreamLeg implements RelayLeg {
     this.socket.once('drain', cb);
   }
   pause(): void {
+    this.paused = true;
     this.socket.pause();
   }
   resume(): void {
+    this.paused = false;
     this.socket.resume();
   }
   end(last?: Buffer): void {
@@ -144,7 +147,8 @@ function onWriteComplete(this: WriteReq, status: number): void {
 class HandleLeg implements RelayLeg {
   private queue: Buffer[] = [];
   private queuedBytes = 0;
-  private inFlight = 0; // bytes of the write the handle holds, 0 when none
+  private writing = false; // the handle holds a write: no other may start (see above)
+  private inFlight = 0; // its bytes
   private ownWritesPending = true; // until the socket's own earlier writes have completed
   private wantDrain: (() => void) | null = null;
   private ending = false;
@@ -175,6 +179,11 @@ class HandleLeg implements RelayLeg {
     this.socket.pause();
     for (let chunk: Buffer | null; (chunk = this.socket.read() as Buffer | null) !== null; ) onData(chunk);
     if (this.closed !== null) return;
+    // socket.read() may have restarted the handle (net.Socket._read); a pause from before start holds.
+    if (this.paused && this.handle.reading) {
+      this.handle.reading = false;
+      this.handle.readStop();
+    }
     if (this.socket.readableEnded || (this.socket as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended) {
       return this.fail('end');
     }
@@ -208,6 +217,7 @@ class HandleLeg implements RelayLeg {
 
   write(chunk: Buffer): boolean {
     if (this.ending || this.closed !== null) return true;
+    if (chunk.length === 0) return this.queuedBytes + this.inFlight < HIGH_WATER; // an empty write would still occupy the handle
     this.queue.push(chunk);
     this.queuedBytes += chunk.length;
     this.flush();
@@ -216,7 +226,7 @@ class HandleLeg implements RelayLeg {
   }
 
   private flush(): void {
-    if (this.inFlight > 0 || this.ownWritesPending || this.closed !== null || this.socket.destroyed) return;
+    if (this.writing || this.ownWritesPending || this.closed !== null || this.socket.destroyed) return;
     while (this.queue.length > 0) {
       const chunks = this.queue;
       const bytes = this.queuedBytes;
@@ -232,6 +242,7 @@ class HandleLeg implements RelayLeg {
         req.async = true;
         req.buffer = chunks.length === 1 ? chunks[0]! : chunks; // the handle may read them until done
         req.leg = this;
+        this.writing = true;
         this.inFlight = bytes;
         return;
       }
@@ -242,13 +253,14 @@ class HandleLeg implements RelayLeg {
 
   /** writeDone is the handle's completion of the write in flight. */
   writeDone(status: number): void {
+    this.writing = false;
     this.inFlight = 0;
     if (status < 0) return this.fail('error');
     this.flush();
   }
 
   private drained(): void {
-    if (this.queue.length > 0 || this.inFlight > 0) return;
+    if (this.queue.length > 0 || this.writing) return;
     const cb = this.wantDrain;
     this.wantDrain = null;
     cb?.();

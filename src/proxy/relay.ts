@@ -102,6 +102,7 @@ export function relay(
       }
     };
     const fromClient = (chunk: Buffer) => {
+      if (done) return; // the session has ended: nothing more reaches the tracker
       totals.fromClient += chunk.length;
       if (committing) {
         // Chunks that arrive while a commit is in flight wait their turn; a client that keeps
@@ -116,6 +117,7 @@ export function relay(
       else forward(chunk);
     };
     const fromServer = (chunk: Buffer) => {
+      if (done) return;
       totals.fromServer += chunk.length;
       try {
         serverFramer.push(chunk);

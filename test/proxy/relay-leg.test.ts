@@ -155,3 +155,36 @@ test('a socket that closed before the relay started is reported closed, not wait
   const how = await new Promise<string>((resolve) => leg.start(() => assert.fail('no data from a closed socket'), resolve));
   assert.equal(how, 'close');
 });
+
+test('an empty chunk between writes is dropped, never a second write in flight (a TLS handle would abort)', async (t) => {
+  const { server, peer } = await tlsPair(t);
+  const leg = relayLeg(server);
+  leg.start(() => {}, () => {});
+  const a = randomBytes(100_000);
+  const b = Buffer.from('tail');
+  leg.write(Buffer.alloc(0));
+  leg.write(a);
+  leg.write(Buffer.alloc(0));
+  leg.write(b);
+  const received = collect(peer);
+  leg.end();
+  await received.ended;
+  assert.ok(received.bytes().equals(Buffer.concat([a, b])));
+});
+
+test('a pause before start holds, even with a full Readable buffer at takeover', async (t) => {
+  const { server, peer } = await tlsPair(t);
+  peer.write(randomBytes(100_000));
+  await new Promise((r) => setTimeout(r, 100));
+  const leg = relayLeg(server);
+  leg.pause();
+  let got = 0;
+  leg.start((c) => (got += c.length), () => {});
+  const atStart = got;
+  peer.write(randomBytes(200_000));
+  await new Promise((r) => setTimeout(r, 150));
+  assert.equal(got, atStart, 'nothing more is read while paused');
+  leg.resume();
+  await new Promise((r) => setTimeout(r, 150));
+  assert.equal(got, 300_000);
+});
