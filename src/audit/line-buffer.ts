@@ -30,15 +30,7 @@ export class LineBuffer {
     // A UTF-16 code unit takes at most 3 UTF-8 bytes; exact lengths only for long lines.
     const room = line.length <= 16 * 1024 ? line.length * 3 + 1 : Buffer.byteLength(line) + 1;
     if (this.#length + room > this.#buf.length) this.#grow(this.#length + room);
-    const n = this.#buf.write(line, this.#length, 'utf8');
-    this.#buf[this.#length + n] = 0x0a;
-    if (this.#count === this.#ends.length) {
-      const more = new Uint32Array(this.#ends.length * 2);
-      more.set(this.#ends);
-      this.#ends = more;
-    }
-    this.#ends[this.#count++] = this.#length + n;
-    this.#length += n + 1;
+    this.close(this.#length + this.#buf.write(line, this.#length, 'utf8'));
   }
 
   /**

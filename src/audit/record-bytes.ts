@@ -3,9 +3,8 @@
 // building the line as a string first. Concatenation, number-to-string conversion and flattening
 // the result before its UTF-8 write were a third of the audit log's cost per query.
 import { formatTimestamp } from './clock.js';
-import type { AuditParam } from './events.js';
 import type { LineBuffer } from './line-buffer.js';
-import type { LogRecord } from './record.js';
+import { param, type LogRecord } from './record.js';
 
 type QueryRecord = Extract<LogRecord, { type: 'query' }>;
 type ResultRecord = Extract<LogRecord, { type: 'result' }>;
@@ -127,8 +126,22 @@ function room(...texts: Array<string | null | undefined>): number {
   return n;
 }
 
-function param(p: AuditParam): AuditParam {
-  return { format: p.format, value: p.value, length: p.length, truncated: p.truncated, sha256: p.sha256 };
+/** begin opens a line of at most maxBytes and writes it up to `"query":N` (every per-query record starts so). */
+function begin(lines: LineBuffer, maxBytes: number, seq: number, micros: number, type: Buffer, session: string, sessionJson: string | null, query: number): void {
+  out = lines.open(maxBytes);
+  pos = lines.length;
+  head(seq, micros, type);
+  str(session, sessionJson);
+  bytes(QUERY);
+  int(query);
+}
+
+/** end closes the object and the line. */
+function end(lines: LineBuffer): true {
+  out[pos++] = 0x7d;
+  lines.close(pos);
+  out = EMPTY; // LineBuffer.clear may drop a large buffer; do not keep it alive here
+  return true;
 }
 
 function queryLine(lines: LineBuffer, seq: number, micros: number, r: QueryRecord): boolean {
@@ -140,12 +153,7 @@ function queryLine(lines: LineBuffer, seq: number, micros: number, r: QueryRecor
   const statement = r.statement === undefined ? null : escaped(r.statement);
   const portal = r.portal === undefined ? null : escaped(r.portal);
   const params = r.params === undefined ? undefined : JSON.stringify(r.params.map(param));
-  out = lines.open(room(session ?? r.session, protocol ?? r.protocol, sql ?? r.sql, statement ?? r.statement, portal ?? r.portal, params));
-  pos = lines.length;
-  head(seq, micros, QUERY_TYPE);
-  str(r.session, session);
-  bytes(QUERY);
-  int(r.query);
+  begin(lines, room(session ?? r.session, protocol ?? r.protocol, sql ?? r.sql, statement ?? r.statement, portal ?? r.portal, params), seq, micros, QUERY_TYPE, r.session, session, r.query);
   bytes(PROTOCOL);
   str(r.protocol, protocol);
   bytes(SQL);
@@ -162,10 +170,7 @@ function queryLine(lines: LineBuffer, seq: number, micros: number, r: QueryRecor
     bytes(PARAMS);
     pos += out.write(params, pos, 'utf8');
   }
-  out[pos++] = 0x7d;
-  lines.close(pos);
-  out = EMPTY; // LineBuffer.clear may drop a large buffer; do not keep it alive here
-  return true;
+  return end(lines);
 }
 
 function resultLine(lines: LineBuffer, seq: number, micros: number, r: ResultRecord): boolean {
@@ -182,12 +187,7 @@ function resultLine(lines: LineBuffer, seq: number, micros: number, r: ResultRec
   const status = escaped(r.status);
   const sqlstate = r.sqlstate === undefined ? null : escaped(r.sqlstate);
   const message = r.message === undefined ? null : escaped(r.message);
-  out = lines.open(tagRoom + room(session ?? r.session, status ?? r.status, sqlstate ?? r.sqlstate, message ?? r.message));
-  pos = lines.length;
-  head(seq, micros, RESULT_TYPE);
-  str(r.session, session);
-  bytes(QUERY);
-  int(r.query);
+  begin(lines, tagRoom + room(session ?? r.session, status ?? r.status, sqlstate ?? r.sqlstate, message ?? r.message), seq, micros, RESULT_TYPE, r.session, session, r.query);
   bytes(STATUS);
   str(r.status, status);
   bytes(TAGS);
@@ -208,32 +208,21 @@ function resultLine(lines: LineBuffer, seq: number, micros: number, r: ResultRec
   }
   bytes(DURATION);
   int(r.duration_us);
-  out[pos++] = 0x7d;
-  lines.close(pos);
-  out = EMPTY; // LineBuffer.clear may drop a large buffer; do not keep it alive here
-  return true;
+  return end(lines);
 }
 
 function copyLine(lines: LineBuffer, seq: number, micros: number, r: CopyRecord): boolean {
   if (!isStr(r.session) || !isInt(r.query) || !isStr(r.direction) || !isInt(r.bytes) || !isInt(r.messages)) return false;
   const session = escaped(r.session);
   const direction = escaped(r.direction);
-  out = lines.open(room(session ?? r.session, direction ?? r.direction));
-  pos = lines.length;
-  head(seq, micros, COPY_TYPE);
-  str(r.session, session);
-  bytes(QUERY);
-  int(r.query);
+  begin(lines, room(session ?? r.session, direction ?? r.direction), seq, micros, COPY_TYPE, r.session, session, r.query);
   bytes(DIRECTION);
   str(r.direction, direction);
   bytes(BYTES);
   int(r.bytes);
   bytes(MESSAGES);
   int(r.messages);
-  out[pos++] = 0x7d;
-  lines.close(pos);
-  out = EMPTY; // LineBuffer.clear may drop a large buffer; do not keep it alive here
-  return true;
+  return end(lines);
 }
 
 /**

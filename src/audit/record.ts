@@ -75,7 +75,8 @@ function certificate(c: CertificateInfo | undefined): CertificateInfo | undefine
   return c === null || c === undefined ? c : { subject: c.subject, serial: c.serial, fingerprint: c.fingerprint, identity: c.identity };
 }
 
-function param(p: AuditParam): AuditParam {
+/** param copies a bind value's fields in contract order (unknown extra fields are not logged). */
+export function param(p: AuditParam): AuditParam {
   return { format: p.format, value: p.value, length: p.length, truncated: p.truncated, sha256: p.sha256 };
 }
 
