@@ -13,6 +13,7 @@ export type PgsealErrorCode =
   | 'config_invalid'
   | 'pki_error'
   | 'audit_error'
+  | 'audit_record_too_large'
   | 'usage'
   | 'io';
 

@@ -47,6 +47,9 @@ export type AuditEvent =
       query: number;
       protocol: 'simple' | 'extended' | 'function';
       sql: string;
+      /** sql_length and sql_sha256 describe the whole text when sql holds only its first audit.max_sql_bytes bytes. */
+      sql_length?: number;
+      sql_sha256?: string;
       statement?: string;
       portal?: string;
       params?: AuditParam[];

@@ -60,6 +60,19 @@ export class LineBuffer {
     this.#length = end + 1;
   }
 
+  /** lastLineBytes is the length of the newest line without its newline (0 when none is held). */
+  get lastLineBytes(): number {
+    if (this.#count === 0) return 0;
+    return this.#ends[this.#count - 1]! - (this.#count === 1 ? 0 : this.#ends[this.#count - 2]! + 1);
+  }
+
+  /** dropLast removes the newest line. */
+  dropLast(): void {
+    if (this.#count === 0) return;
+    this.#count--;
+    this.#length = this.#count === 0 ? 0 : this.#ends[this.#count - 1]! + 1;
+  }
+
   /** bytes is a view of every line held, newlines included; valid until the next push or clear. */
   bytes(): Buffer {
     return this.#buf.subarray(0, this.#length);

@@ -128,7 +128,8 @@ function textLine(r: Rec, result: Rec | undefined, user: string, width: number):
     case 'query': {
       const status = result === undefined ? 'no-result' : `${clean(String(result.status))}${result.sqlstate === undefined ? '' : `/${clean(String(result.sqlstate))}`}`;
       const rows = result === undefined ? '' : ` rows=${String(result.rows)} ${micros(result.duration_us)}`;
-      return `${head} #${String(r.query)} ${clean(String(r.protocol))} ${status}${rows} ${sqlLine(String(r.sql), width)}`;
+      const cut = r.sql_length === undefined ? '' : ` [sql cut: ${String(r.sql_length)} bytes in all, sha256 ${clean(String(r.sql_sha256))}]`;
+      return `${head} #${String(r.query)} ${clean(String(r.protocol))} ${status}${rows} ${sqlLine(String(r.sql), width)}${cut}`;
     }
     case 'session.start': {
       const client = r.client as { address?: unknown; port?: unknown } | undefined;
@@ -147,12 +148,12 @@ function textLine(r: Rec, result: Rec | undefined, user: string, width: number):
 
 function jsonLine(r: Rec, result: Rec | undefined, user: string): string {
   if (r.type !== 'query') return JSON.stringify({ ...r, user });
-  const { seq, ts, session, query, protocol, sql, statement, portal, params } = r;
+  const { seq, ts, session, query, protocol, sql, sql_length, sql_sha256, statement, portal, params } = r;
   const res = result === undefined ? { status: null } : {
     status: result.status, tags: result.tags, rows: result.rows, sqlstate: result.sqlstate, message: result.message,
     duration_us: result.duration_us, result_seq: result.seq,
   };
-  return JSON.stringify({ seq, ts, type: 'query', session, user, query, protocol, sql, statement, portal, params, ...res });
+  return JSON.stringify({ seq, ts, type: 'query', session, user, query, protocol, sql, sql_length, sql_sha256, statement, portal, params, ...res });
 }
 
 function sqlLine(sql: string, width: number): string {

@@ -147,6 +147,7 @@ function end(lines: LineBuffer): true {
 function queryLine(lines: LineBuffer, seq: number, micros: number, r: QueryRecord): boolean {
   if (!isStr(r.session) || !isInt(r.query) || !isStr(r.protocol) || !isStr(r.sql) || !isOptStr(r.statement) || !isOptStr(r.portal)) return false;
   if (r.params !== undefined && !Array.isArray(r.params)) return false;
+  if (r.sql_length !== undefined || r.sql_sha256 !== undefined) return false; // a truncated text is rare: JSON.stringify writes it
   const session = escaped(r.session);
   const protocol = escaped(r.protocol);
   const sql = escaped(r.sql);

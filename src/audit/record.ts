@@ -47,7 +47,8 @@ const ENCODERS: Encoders = {
     database: r.database, sqlstate: r.sqlstate, reason: r.reason,
   }),
   query: (seq, ts, r) => ({
-    seq, ts, type: r.type, session: r.session, query: r.query, protocol: r.protocol, sql: r.sql, statement: r.statement, portal: r.portal,
+    seq, ts, type: r.type, session: r.session, query: r.query, protocol: r.protocol, sql: r.sql, sql_length: r.sql_length,
+    sql_sha256: r.sql_sha256, statement: r.statement, portal: r.portal,
     params: r.params?.map(param),
   }),
   result: (seq, ts, r) => ({

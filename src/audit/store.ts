@@ -11,7 +11,7 @@ import type { MerkleFrontier } from './merkle.js';
 import type { SignerKey } from './note.js';
 import { resolveSettings, type SealedLogOptions, type StoreSettings } from './store-options.js';
 import { LineBuffer } from './line-buffer.js';
-import { encodeRecord, type LogRecord } from './record.js';
+import { encodeRecord, MAX_LINE_BYTES, type LogRecord } from './record.js';
 import { appendRecordBytes } from './record-bytes.js';
 import { SegmentFile, auditError, fsyncDir, segmentName } from './segment.js';
 import { GroupCommit, type CommitCallback } from './store-commit.js';
@@ -183,6 +183,13 @@ export class SealedLog implements AuditSink {
     if (this.#closed) throw closedError();
     const seq = this.#nextSeq;
     if (!appendRecordBytes(this.#pending, seq, atMicros, record)) this.#pending.push(encodeRecord(seq, atMicros, record));
+    if (this.#pending.lastLineBytes > MAX_LINE_BYTES) {
+      // The log could not be reopened with such a line (log-recovery.ts), so the record is
+      // refused: for a query that means the query is not forwarded (fail closed).
+      const bytes = this.#pending.lastLineBytes;
+      this.#pending.dropLast();
+      throw new PgsealError('audit_record_too_large', `audit record too large: its ${record.type} record of ${bytes} bytes exceeds the audit log's ${MAX_LINE_BYTES >> 20} MiB line limit, so it was not forwarded`);
+    }
     this.#nextSeq = seq + 1;
   }
 

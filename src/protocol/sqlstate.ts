@@ -6,6 +6,7 @@ export const SQLSTATE = {
   invalidAuthorization: '28000',
   invalidPassword: '28P01',
   tooManyConnections: '53300',
+  programLimitExceeded: '54000',
   featureNotSupported: '0A000',
   queryCanceled: '57014',
   adminShutdown: '57P01',

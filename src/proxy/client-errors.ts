@@ -24,6 +24,7 @@ const SQLSTATE_BY_CODE: Record<string, string> = {
   upstream_tls: SQLSTATE.cannotConnect,
   upstream_protocol: SQLSTATE.cannotConnect,
   audit_error: SQLSTATE.ioError,
+  audit_record_too_large: SQLSTATE.programLimitExceeded,
 };
 
 /** sqlstateOf picks the SQLSTATE for any error; unknown errors are internal (XX000). */

@@ -19,6 +19,7 @@ export type ProxySettings = {
   maxClients: number;
   allowReplication: boolean;
   paramPolicy: { maxBytes: number; redact: boolean };
+  maxSqlBytes: number;
   authMethod: 'scram' | 'certificate';
   identitySource: IdentitySource;
 };
@@ -62,6 +63,7 @@ export function loadPolicy(c: Config): Policy {
       maxClients: c.limits.max_clients,
       allowReplication: c.limits.allow_replication,
       paramPolicy: { maxBytes: c.audit.max_param_bytes, redact: c.audit.redact_params },
+      maxSqlBytes: c.audit.max_sql_bytes,
       authMethod: c.auth.method,
       identitySource: c.tls.identity,
     },

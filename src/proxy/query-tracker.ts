@@ -1,9 +1,11 @@
 import type { AuditParam, AuditSink } from '../audit/events.js';
-import { auditParam, type ParamPolicy } from '../audit/params.js';
+import { auditParam, auditSql, DEFAULT_MAX_SQL_BYTES, type AuditSql, type ParamPolicy } from '../audit/params.js';
 import type { Clock } from '../audit/clock.js';
 import { decodeBind, decodeClose, decodeCommandComplete, decodeErrorFields, decodeExecute, decodeFunctionCall, decodeParse, decodeQuery, rowCountOfTag } from '../protocol/index.js';
 
-type Portal = { sql: string; statement: string; params: AuditParam[] };
+const NO_SQL: AuditSql = { sql: '' };
+
+type Portal = { sql: AuditSql; statement: string; params: AuditParam[] };
 
 /** Pending is one frontend request still waiting for its backend response, in protocol order. */
 type Pending =
@@ -27,7 +29,7 @@ type Operation = Extract<Pending, { id: number }>;
  * after an ErrorResponse the backend skips the rest of the extended batch until Sync.
  */
 export class QueryTracker {
-  private readonly statements = new Map<string, string>();
+  private readonly statements = new Map<string, AuditSql>();
   private readonly portals = new Map<string, Portal>();
   private readonly pending: Pending[] = [];
   private nextId = 1;
@@ -42,6 +44,7 @@ export class QueryTracker {
     private readonly sink: AuditSink,
     private readonly clock: Clock,
     private readonly params: ParamPolicy,
+    private readonly maxSqlBytes = DEFAULT_MAX_SQL_BYTES,
   ) {}
 
   /** frontend handles one client message (body null when not collected). */
@@ -51,13 +54,13 @@ export class QueryTracker {
         return this.query(decodeQuery(body!));
       case 0x50 /* P Parse */: {
         const p = decodeParse(body!);
-        this.statements.set(p.statement, p.query);
+        this.statements.set(p.statement, auditSql(p.query, this.maxSqlBytes));
         return void this.pending.push({ kind: 'parse' });
       }
       case 0x42 /* B Bind */: {
         const b = decodeBind(body!);
         const params = b.params.map((v) => auditParam(v.format, v.value, this.params));
-        this.portals.set(b.portal, { sql: this.statements.get(b.statement) ?? '', statement: b.statement, params });
+        this.portals.set(b.portal, { sql: this.statements.get(b.statement) ?? NO_SQL, statement: b.statement, params });
         return void this.pending.push({ kind: 'bind' });
       }
       case 0x45 /* E Execute */:
@@ -74,7 +77,7 @@ export class QueryTracker {
       case 0x46 /* F FunctionCall */: {
         const f = decodeFunctionCall(body!);
         const params = f.args.map((v) => auditParam(v.format, v.value, this.params));
-        return this.begin('function', { sql: `function ${f.oid}`, params });
+        return this.begin('function', { sql: { sql: `function ${f.oid}` }, params });
       }
       case 0x64 /* d CopyData */:
         return this.copyData('in', length);
@@ -130,19 +133,19 @@ export class QueryTracker {
 
   private query(sql: string): void {
     if (/^\s*(discard\s+all|deallocate\s+all)\b/i.test(sql)) this.statements.clear();
-    this.begin('query', { sql });
+    this.begin('query', { sql: auditSql(sql, this.maxSqlBytes) });
   }
 
   private execute(portalName: string): void {
     const portal = this.portals.get(portalName);
-    this.begin('execute', { sql: portal?.sql ?? '', statement: portal?.statement ?? '', portal: portalName, params: portal?.params ?? [] });
+    this.begin('execute', { sql: portal?.sql ?? NO_SQL, statement: portal?.statement ?? '', portal: portalName, params: portal?.params ?? [] });
   }
 
-  private begin(kind: Operation['kind'], fields: { sql: string; statement?: string; portal?: string; params?: AuditParam[] }): void {
+  private begin(kind: Operation['kind'], fields: { sql: AuditSql; statement?: string; portal?: string; params?: AuditParam[] }): void {
     const id = this.nextId++;
     const protocol = kind === 'query' ? 'simple' : kind === 'execute' ? 'extended' : 'function';
     const start = this.clock.nowMicros();
-    this.sink.append({ type: 'query', session: this.session, query: id, protocol, sql: fields.sql, statement: fields.statement, portal: fields.portal, params: fields.params }, start);
+    this.sink.append({ type: 'query', session: this.session, query: id, protocol, sql: fields.sql.sql, sql_length: fields.sql.sql_length, sql_sha256: fields.sql.sql_sha256, statement: fields.statement, portal: fields.portal, params: fields.params }, start);
     this.queries++;
     this.queriesSinceFlush++;
     this.pending.push({ kind, id, start, tags: [], rows: 0, dataRows: 0, error: null, copy: null });
@@ -162,7 +165,7 @@ export class QueryTracker {
     if (!head) return;
     const op = 'id' in head ? head : (this.pending.find((p) => p.kind === 'sync' || 'id' in p) as Pending | undefined);
     if (op && 'id' in op) {
-      op.error = { sqlstate: f.code, message: f.message };
+      op.error = { sqlstate: f.code, message: auditSql(f.message, this.maxSqlBytes).sql };
       this.endCopy(op);
     }
     if (head.kind === 'query' || head.kind === 'function') return; // these end at their ReadyForQuery

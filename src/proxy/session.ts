@@ -34,6 +34,8 @@ type Client = {
   tls: TlsInfo;
   certificate: ClientCertificate | null;
   params: Map<string, string>;
+  /** relaying is set once relay() owns the socket: from then on only its legs may write to it. */
+  relaying: boolean;
 };
 
 /** Login is how the client proved itself and how pgseal will log in upstream for it. */
@@ -62,7 +64,7 @@ export async function runSession(raw: net.Socket, ctx: SessionContext): Promise<
       return void raw.destroy();
     }
     const certificate = n.socket instanceof tls.TLSSocket ? readClientCertificate(n.socket, policy.settings.identitySource) : null;
-    client = { id, from, socket: n.socket, reader: n.reader, tls: n.tls, certificate, params: n.startup.params };
+    client = { id, from, socket: n.socket, reader: n.reader, tls: n.tls, certificate, params: n.startup.params, relaying: false };
     if (n.startup.minor > 0 || n.startup.protocolOptions.length > 0) {
       client.socket.write(encodeNegotiateProtocolVersion(0, n.startup.protocolOptions));
     }
@@ -78,7 +80,11 @@ export async function runSession(raw: net.Socket, ctx: SessionContext): Promise<
   } catch (err) {
     const reason = err instanceof PgsealError ? err.message : 'internal error';
     if (!(err instanceof PgsealError)) log.error({ err }, 'unexpected error in session');
-    if (client !== null) {
+    if (client?.relaying) {
+      // The relay has ended the session; a write through the socket's own stream now could
+      // overlap a leg's write in flight (relay-leg.ts), so the socket is only destroyed.
+      client.socket.destroy();
+    } else if (client !== null) {
       if (stage !== 'authenticate') recordReject(client, err, reason, ctx);
       flushQuietly(ctx); // the refusal is on record before the client hears of it
       const upstreamBytes = err instanceof UpstreamError ? err.upstreamError : null;
@@ -156,7 +162,7 @@ async function relayUntilClosed(client: Client, up: ConnectedUpstream, s: Logged
     upstream: `${policy.upstream.host}:${policy.upstream.port}`,
   });
   log.info({ user: params.get('user'), database: params.get('database'), tls: client.tls?.version ?? 'none', identity: client.certificate?.identity }, 'session started');
-  const tracker = new QueryTracker(client.id, ctx.sink, ctx.clock, policy.settings.paramPolicy);
+  const tracker = new QueryTracker(client.id, ctx.sink, ctx.clock, policy.settings.paramPolicy, policy.settings.maxSqlBytes);
   const totals: RelayTotals = { fromClient: 0, fromServer: 0 };
   let reason = 'unknown';
   try {
@@ -164,6 +170,7 @@ async function relayUntilClosed(client: Client, up: ConnectedUpstream, s: Logged
     const auth = login.serverFinal ? [encodeAuthenticationSASLFinal(login.serverFinal)] : [];
     client.socket.write(Buffer.concat([...auth, encodeAuthenticationOk(), ...s.greeting, encodeBackendKeyData(key.pid, key.secretKey), s.readyForQuery]));
     const pending = { fromClient: client.reader.detach(), fromServer: up.reader.detach() };
+    client.relaying = true;
     reason = await relay(client.socket, up.socket, pending, tracker, ctx.sink, policy.settings.maxMessageBytes, totals, (err) =>
       log.error({ err }, 'internal error while relaying'),
     );

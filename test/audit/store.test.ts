@@ -8,7 +8,9 @@ import { formatTimestamp } from '../../src/audit/clock.js';
 import type { AuditEvent } from '../../src/audit/events.js';
 import { rootFromLeaves } from '../../src/audit/merkle.js';
 import { generateSignerKey } from '../../src/audit/note.js';
-import { TimestampFormatter } from '../../src/audit/record.js';
+import { MAX_LINE_BYTES, TimestampFormatter } from '../../src/audit/record.js';
+import type { PgsealError } from '../../src/errors.js';
+import { sqlstateOf } from '../../src/proxy/client-errors.js';
 import { SealedLog } from '../../src/audit/store.js';
 import { FakeClock, ORIGIN, checkLog, queryEvent, readLog, segmentNames, tempDir, waitFor } from './store-helpers.js';
 
@@ -239,4 +241,33 @@ test('rotateKey: key.rotate, then a checkpoint signed by both keys, then the new
   assert.throws(() => openCheckpoint(after!, [oldV]), { reason: 'unverified' });
   assert.equal(openCheckpoint(after!, [newV]).verifiedBy.length, 1);
   assert.throws(() => oldKey.sign(Buffer.from('x')), { reason: 'erased_key' });
+});
+
+test('a record longer than the 16 MiB line limit is refused with 54000 and leaves no trace; the log reopens and stays whole', (t) => {
+  const dir = tempDir(t);
+  const log = SealedLog.open({ dir, origin: ORIGIN, signer: key, ...QUIET });
+  log.append(queryEvent(1));
+  // 3 MiB of control characters escape to 18 MiB of \u00XX in the line.
+  const huge = { type: 'query', session: 's1', query: 2, protocol: 'simple', sql: '\u0001'.repeat(3 << 20) } as AuditEvent;
+  assert.throws(() => log.append(huge), (err: PgsealError) => err.code === 'audit_record_too_large' && sqlstateOf(err) === '54000' && /16 MiB/.test(err.message));
+  log.append(queryEvent(3));
+  // Just under the limit is still recorded.
+  const fits = { type: 'query', session: 's1', query: 4, protocol: 'simple', sql: 'x'.repeat(MAX_LINE_BYTES - 200) } as AuditEvent;
+  log.append(fits);
+  log.close();
+  const { lines } = checkLog(dir, verifiers);
+  assert.deepEqual(lines.filter((l) => l.record.type === 'query').map((l) => l.record.query), [1, 3, 4]);
+  const reopened = SealedLog.open({ dir, origin: ORIGIN, signer: key, ...QUIET });
+  reopened.append(queryEvent(5));
+  reopened.close();
+  checkLog(dir, verifiers);
+});
+
+test('a truncated SQL text is written with sql_length and sql_sha256 after sql', (t) => {
+  const dir = tempDir(t);
+  const log = SealedLog.open({ dir, origin: ORIGIN, signer: key, ...QUIET });
+  log.append({ sql_sha256: 'ab', sql_length: 5000, sql: 'SELECT', protocol: 'simple', query: 1, session: 's', type: 'query' });
+  log.close();
+  const q = readLog(dir).find((l) => l.record.type === 'query')!;
+  assert.deepEqual(Object.keys(q.record), ['seq', 'ts', 'type', 'session', 'query', 'protocol', 'sql', 'sql_length', 'sql_sha256']);
 });

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { createHash } from 'node:crypto';
 import assert from 'node:assert/strict';
 import type { AuditEvent, AuditSink } from '../../src/audit/events.js';
 import { MessageWriter } from '../../src/protocol/index.js';
@@ -137,4 +138,39 @@ test('Close and DISCARD ALL forget statements, so a stale name is not attributed
   const q = sink.events.find((e) => e.type === 'query');
   assert.ok(q && q.type === 'query');
   assert.equal(q.sql, '', 'closed statement has no SQL to attribute');
+});
+
+test('an SQL text over max_sql_bytes is recorded cut at a character boundary, with its whole length and SHA-256', () => {
+  const sink = new MemorySink();
+  const t = new QueryTracker('s1', sink, clock, { maxBytes: 4, redact: false }, 1024);
+  const long = `SELECT 'x${'é'.repeat(1000)}'`; // 2010 bytes; byte 1024 falls inside an 'é'
+  fe(t, 'Q', new MessageWriter('Q').cstring(long));
+  fe(t, 'P', parse('big', long));
+  fe(t, 'B', bind('', 'big', []));
+  fe(t, 'E', execute(''));
+  fe(t, 'Q', new MessageWriter('Q').cstring('SELECT 1'));
+  const queries = sink.events.filter((e) => e.type === 'query');
+  assert.equal(queries.length, 3);
+  const whole = Buffer.from(long);
+  for (const q of queries.slice(0, 2)) {
+    assert.ok(q.type === 'query');
+    assert.equal(q.sql_length, whole.length);
+    assert.equal(q.sql_sha256, createHash('sha256').update(whole).digest('hex'));
+    assert.equal(Buffer.byteLength(q.sql), 1023, 'cut before the character that straddles byte 1024');
+    assert.ok(long.startsWith(q.sql));
+  }
+  const short = queries[2]!;
+  assert.ok(short.type === 'query');
+  assert.deepEqual([short.sql, short.sql_length, short.sql_sha256], ['SELECT 1', undefined, undefined]);
+});
+
+test('a server error message over max_sql_bytes is recorded cut', () => {
+  const sink = new MemorySink();
+  const t = new QueryTracker('s1', sink, clock, { maxBytes: 4, redact: false }, 1024);
+  fe(t, 'Q', new MessageWriter('Q').cstring('DO $$ BEGIN RAISE EXCEPTION \'...\'; END $$'));
+  be(t, 'E', error('P0001', 'x'.repeat(5000)));
+  be(t, 'Z', ready());
+  const r = sink.events.find((e) => e.type === 'result');
+  assert.ok(r && r.type === 'result');
+  assert.equal(r.message, 'x'.repeat(1024));
 });
