@@ -47,48 +47,89 @@ const MESSAGES = latin1(',"messages":');
 // Every constant above, the 27-byte timestamp, 16 digits per number, and slack.
 const FIXED_BYTES = 512;
 
-// The line being written: module state, so the helpers below need no arguments for it.
-const EMPTY: Buffer = Buffer.alloc(0);
-let out: Buffer = EMPTY;
-let pos = 0;
+// The helpers below take the line's buffer and write position and return the new position:
+// locals, not module state, so the optimizing compiler keeps them in registers.
 
-function bytes(b: Buffer): void {
-  out.set(b, pos);
-  pos += b.length;
+/** bytes copies a constant (a few dozen bytes at most: a loop beats TypedArray#set's call). */
+function bytes(o: Buffer, p: number, b: Buffer): number {
+  for (let i = 0; i < b.length; i++) o[p + i] = b[i]!;
+  return p + b.length;
 }
 
 /** int writes a safe integer as JSON.stringify does (no exponent, -0 as 0). */
-function int(n: number): void {
+function int(o: Buffer, p: number, n: number): number {
   if (n < 0) {
-    out[pos++] = 0x2d;
+    o[p++] = 0x2d;
     n = -n;
   }
   if (n < 10) {
-    out[pos++] = 0x30 + n;
-    return;
+    o[p++] = 0x30 + n;
+    return p;
   }
-  const start = pos;
-  while (n > 0) {
-    const q = Math.floor(n / 10);
-    out[pos++] = 0x30 + (n - q * 10);
+  if (n > 0x7fffffff) return bigInt(o, p, n);
+  // int32 arithmetic: division by a constant becomes a multiplication.
+  let digits = 1;
+  for (let m = n; m >= 10; m = (m / 10) | 0) digits++;
+  for (let i = p + digits - 1; i >= p; i--) {
+    const q = (n / 10) | 0;
+    o[i] = 0x30 + n - q * 10;
     n = q;
   }
-  for (let a = start, b = pos - 1; a < b; a++, b--) {
-    const t = out[a]!;
-    out[a] = out[b]!;
-    out[b] = t;
-  }
+  return p + digits;
 }
 
-/** str writes s as a JSON string; esc is escaped(s). */
-function str(s: string, esc: string | null): void {
-  if (esc !== null) {
-    pos += out.write(esc, pos, 'utf8');
-    return;
+function bigInt(o: Buffer, p: number, n: number): number {
+  let digits = 1;
+  for (let m = n; m >= 10; m = Math.floor(m / 10)) digits++;
+  for (let i = p + digits - 1; i >= p; i--) {
+    const q = Math.floor(n / 10);
+    o[i] = 0x30 + (n - q * 10);
+    n = q;
   }
-  out[pos++] = 0x22;
-  pos += out.write(s, pos, 'utf8');
-  out[pos++] = 0x22;
+  return p + digits;
+}
+
+// Strings up to SHORT code units are written by a JS loop while they are printable ASCII (the
+// common case: session ids, tags, most SQL), which costs less than a call into Buffer#write;
+// their room is bounded by 6 bytes a code unit (\u00XX). Longer strings are escaped up front so
+// that their room is exact and a long SQL text does not reserve six times its size.
+const SHORT = 1024;
+
+/** prepare returns, for a string longer than SHORT, escaped(s); for a short one, undefined. */
+function prepare(s: string): string | null | undefined {
+  return s.length <= SHORT ? undefined : escaped(s);
+}
+
+/** roomOf bounds the bytes str(o, p, s, e) writes; e is prepare(s). */
+function roomOf(s: string | undefined, e: string | null | undefined): number {
+  if (s === undefined) return 0;
+  return e === undefined ? 6 * s.length + 2 : Buffer.byteLength(e ?? s) + 2;
+}
+
+/** str writes s as a JSON string; e is prepare(s). */
+function str(o: Buffer, p: number, s: string, e: string | null | undefined): number {
+  if (e === undefined) {
+    const q = asciiStr(o, p, s);
+    if (q >= 0) return q;
+    e = escaped(s); // not plain ASCII: escape, or write as UTF-8, the usual way
+  }
+  if (e !== null) return p + o.write(e, p, 'utf8');
+  o[p++] = 0x22;
+  p += o.write(s, p, 'utf8');
+  o[p++] = 0x22;
+  return p;
+}
+
+/** asciiStr writes s quoted if it is printable ASCII with nothing to escape; otherwise -1. */
+function asciiStr(o: Buffer, p: number, s: string): number {
+  o[p++] = 0x22;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return -1;
+    o[p++] = c;
+  }
+  o[p++] = 0x22;
+  return p;
 }
 
 // `,"ts":"YYYY-MM-DDTHH:MM:SS.` for the current second.
@@ -96,51 +137,40 @@ let stampSecond = Number.NaN;
 let stampPrefix: Buffer = Buffer.alloc(0);
 
 /** head writes `{"seq":N,"ts":"…` up to the fraction's digits and `type` (which carries the closing `Z"`). */
-function head(seq: number, micros: number, type: Buffer): void {
-  bytes(SEQ);
-  int(seq);
+function head(o: Buffer, p: number, seq: number, micros: number, type: Buffer): number {
+  p = bytes(o, p, SEQ);
+  p = int(o, p, seq);
   const second = Math.floor(micros / 1_000_000);
   if (second !== stampSecond) {
     stampSecond = second;
     stampPrefix = latin1(`,"ts":"${formatTimestamp(second * 1_000_000).slice(0, 20)}`);
   }
-  bytes(stampPrefix);
-  let frac = micros - second * 1_000_000;
+  p = bytes(o, p, stampPrefix);
+  let frac = (micros - second * 1_000_000) | 0;
   for (let k = 5; k >= 0; k--) {
-    const q = Math.floor(frac / 10);
-    out[pos + k] = 0x30 + (frac - q * 10);
+    const q = (frac / 10) | 0;
+    o[p + k] = 0x30 + frac - q * 10;
     frac = q;
   }
-  pos += 6;
-  bytes(type);
+  return bytes(o, p + 6, type);
 }
 
 const isInt = Number.isSafeInteger;
 const isStr = (v: unknown): v is string => typeof v === 'string';
 const isOptStr = (v: unknown): v is string | undefined => v === undefined || typeof v === 'string';
 
-/** room bounds the UTF-8 size of strings: at most 3 bytes per UTF-16 code unit, exact for long ones (as LineBuffer.push). */
-function room(...texts: Array<string | null | undefined>): number {
-  let n = FIXED_BYTES;
-  for (const t of texts) if (t) n += t.length <= 16 * 1024 ? 3 * t.length : Buffer.byteLength(t);
-  return n;
-}
-
-/** begin opens a line of at most maxBytes and writes it up to `"query":N` (every per-query record starts so). */
-function begin(lines: LineBuffer, maxBytes: number, seq: number, micros: number, type: Buffer, session: string, sessionJson: string | null, query: number): void {
-  out = lines.open(maxBytes);
-  pos = lines.length;
-  head(seq, micros, type);
-  str(session, sessionJson);
-  bytes(QUERY);
-  int(query);
+/** begin writes a per-query record up to `"query":N` (every one starts so) into o, a buffer from lines.open(FIXED_BYTES + room). */
+function begin(o: Buffer, p: number, seq: number, micros: number, type: Buffer, session: string, sessionJson: string | null | undefined, query: number): number {
+  p = head(o, p, seq, micros, type);
+  p = str(o, p, session, sessionJson);
+  p = bytes(o, p, QUERY);
+  return int(o, p, query);
 }
 
 /** end closes the object and the line. */
-function end(lines: LineBuffer): true {
-  out[pos++] = 0x7d;
-  lines.close(pos);
-  out = EMPTY; // LineBuffer.clear may drop a large buffer; do not keep it alive here
+function end(lines: LineBuffer, o: Buffer, p: number): true {
+  o[p++] = 0x7d;
+  lines.close(p);
   return true;
 }
 
@@ -148,30 +178,33 @@ function queryLine(lines: LineBuffer, seq: number, micros: number, r: QueryRecor
   if (!isStr(r.session) || !isInt(r.query) || !isStr(r.protocol) || !isStr(r.sql) || !isOptStr(r.statement) || !isOptStr(r.portal)) return false;
   if (r.params !== undefined && !Array.isArray(r.params)) return false;
   if (r.sql_length !== undefined || r.sql_sha256 !== undefined) return false; // a truncated text is rare: JSON.stringify writes it
-  const session = escaped(r.session);
-  const protocol = escaped(r.protocol);
-  const sql = escaped(r.sql);
-  const statement = r.statement === undefined ? null : escaped(r.statement);
-  const portal = r.portal === undefined ? null : escaped(r.portal);
+  const session = prepare(r.session);
+  const protocol = prepare(r.protocol);
+  const sql = prepare(r.sql);
+  const statement = r.statement === undefined ? null : prepare(r.statement);
+  const portal = r.portal === undefined ? null : prepare(r.portal);
   const params = r.params === undefined ? undefined : JSON.stringify(r.params.map(param));
-  begin(lines, room(session ?? r.session, protocol ?? r.protocol, sql ?? r.sql, statement ?? r.statement, portal ?? r.portal, params), seq, micros, QUERY_TYPE, r.session, session, r.query);
-  bytes(PROTOCOL);
-  str(r.protocol, protocol);
-  bytes(SQL);
-  str(r.sql, sql);
+  const room = roomOf(r.session, session) + roomOf(r.protocol, protocol) + roomOf(r.sql, sql) + roomOf(r.statement, statement) +
+    roomOf(r.portal, portal) + (params === undefined ? 0 : Buffer.byteLength(params));
+  const o = lines.open(FIXED_BYTES + room);
+  let p = begin(o, lines.length, seq, micros, QUERY_TYPE, r.session, session, r.query);
+  p = bytes(o, p, PROTOCOL);
+  p = str(o, p, r.protocol, protocol);
+  p = bytes(o, p, SQL);
+  p = str(o, p, r.sql, sql);
   if (r.statement !== undefined) {
-    bytes(STATEMENT);
-    str(r.statement, statement);
+    p = bytes(o, p, STATEMENT);
+    p = str(o, p, r.statement, statement);
   }
   if (r.portal !== undefined) {
-    bytes(PORTAL);
-    str(r.portal, portal);
+    p = bytes(o, p, PORTAL);
+    p = str(o, p, r.portal, portal);
   }
   if (params !== undefined) {
-    bytes(PARAMS);
-    pos += out.write(params, pos, 'utf8');
+    p = bytes(o, p, PARAMS);
+    p += o.write(params, p, 'utf8');
   }
-  return end(lines);
+  return end(lines, o, p);
 }
 
 function resultLine(lines: LineBuffer, seq: number, micros: number, r: ResultRecord): boolean {
@@ -182,48 +215,51 @@ function resultLine(lines: LineBuffer, seq: number, micros: number, r: ResultRec
   for (let i = 0; i < tags.length; i++) {
     const tag = tags[i];
     if (!isStr(tag)) return false;
-    tagRoom += tag.length <= 16 * 1024 ? 6 * tag.length + 3 : 3 + Buffer.byteLength(JSON.stringify(tag)); // at most 6 UTF-8 bytes a code unit
+    tagRoom += roomOf(tag, prepare(tag)) + 1;
   }
-  const session = escaped(r.session);
-  const status = escaped(r.status);
-  const sqlstate = r.sqlstate === undefined ? null : escaped(r.sqlstate);
-  const message = r.message === undefined ? null : escaped(r.message);
-  begin(lines, tagRoom + room(session ?? r.session, status ?? r.status, sqlstate ?? r.sqlstate, message ?? r.message), seq, micros, RESULT_TYPE, r.session, session, r.query);
-  bytes(STATUS);
-  str(r.status, status);
-  bytes(TAGS);
+  const session = prepare(r.session);
+  const status = prepare(r.status);
+  const sqlstate = r.sqlstate === undefined ? null : prepare(r.sqlstate);
+  const message = r.message === undefined ? null : prepare(r.message);
+  const room = tagRoom + roomOf(r.session, session) + roomOf(r.status, status) + roomOf(r.sqlstate, sqlstate) + roomOf(r.message, message);
+  const o = lines.open(FIXED_BYTES + room);
+  let p = begin(o, lines.length, seq, micros, RESULT_TYPE, r.session, session, r.query);
+  p = bytes(o, p, STATUS);
+  p = str(o, p, r.status, status);
+  p = bytes(o, p, TAGS);
   for (let i = 0; i < tags.length; i++) {
-    if (i > 0) out[pos++] = 0x2c;
+    if (i > 0) o[p++] = 0x2c;
     const tag = tags[i] as string;
-    str(tag, escaped(tag));
+    p = str(o, p, tag, prepare(tag));
   }
-  bytes(ROWS);
-  int(r.rows);
+  p = bytes(o, p, ROWS);
+  p = int(o, p, r.rows);
   if (r.sqlstate !== undefined) {
-    bytes(SQLSTATE);
-    str(r.sqlstate, sqlstate);
+    p = bytes(o, p, SQLSTATE);
+    p = str(o, p, r.sqlstate, sqlstate);
   }
   if (r.message !== undefined) {
-    bytes(MESSAGE);
-    str(r.message, message);
+    p = bytes(o, p, MESSAGE);
+    p = str(o, p, r.message, message);
   }
-  bytes(DURATION);
-  int(r.duration_us);
-  return end(lines);
+  p = bytes(o, p, DURATION);
+  p = int(o, p, r.duration_us);
+  return end(lines, o, p);
 }
 
 function copyLine(lines: LineBuffer, seq: number, micros: number, r: CopyRecord): boolean {
   if (!isStr(r.session) || !isInt(r.query) || !isStr(r.direction) || !isInt(r.bytes) || !isInt(r.messages)) return false;
-  const session = escaped(r.session);
-  const direction = escaped(r.direction);
-  begin(lines, room(session ?? r.session, direction ?? r.direction), seq, micros, COPY_TYPE, r.session, session, r.query);
-  bytes(DIRECTION);
-  str(r.direction, direction);
-  bytes(BYTES);
-  int(r.bytes);
-  bytes(MESSAGES);
-  int(r.messages);
-  return end(lines);
+  const session = prepare(r.session);
+  const direction = prepare(r.direction);
+  const o = lines.open(FIXED_BYTES + roomOf(r.session, session) + roomOf(r.direction, direction));
+  let p = begin(o, lines.length, seq, micros, COPY_TYPE, r.session, session, r.query);
+  p = bytes(o, p, DIRECTION);
+  p = str(o, p, r.direction, direction);
+  p = bytes(o, p, BYTES);
+  p = int(o, p, r.bytes);
+  p = bytes(o, p, MESSAGES);
+  p = int(o, p, r.messages);
+  return end(lines, o, p);
 }
 
 /**
