@@ -50,10 +50,12 @@ const FIXED_BYTES = 512;
 // The helpers below take the line's buffer and write position and return the new position:
 // locals, not module state, so the optimizing compiler keeps them in registers.
 
-/** bytes copies a constant (a few dozen bytes at most: a loop beats TypedArray#set's call). */
+/** bytes copies a constant: a loop for a few bytes, TypedArray#set (one call) for more. */
 function bytes(o: Buffer, p: number, b: Buffer): number {
-  for (let i = 0; i < b.length; i++) o[p + i] = b[i]!;
-  return p + b.length;
+  const n = b.length;
+  if (n > 24) o.set(b, p);
+  else for (let i = 0; i < n; i++) o[p + i] = b[i]!;
+  return p + n;
 }
 
 /** int writes a safe integer as JSON.stringify does (no exponent, -0 as 0). */
@@ -136,8 +138,8 @@ function asciiStr(o: Buffer, p: number, s: string): number {
 let stampSecond = Number.NaN;
 let stampPrefix: Buffer = Buffer.alloc(0);
 
-/** head writes `{"seq":N,"ts":"…` up to the fraction's digits and `type` (which carries the closing `Z"`). */
-function head(o: Buffer, p: number, seq: number, micros: number, type: Buffer): number {
+/** head writes `{"seq":N,"ts":"…` up to the fraction's digits (the type's constant carries the closing `Z"`). */
+function head(o: Buffer, p: number, seq: number, micros: number): number {
   p = bytes(o, p, SEQ);
   p = int(o, p, seq);
   const second = Math.floor(micros / 1_000_000);
@@ -152,18 +154,40 @@ function head(o: Buffer, p: number, seq: number, micros: number, type: Buffer): 
     o[p + k] = 0x30 + frac - q * 10;
     frac = q;
   }
-  return bytes(o, p + 6, type);
+  return p + 6;
 }
 
 const isInt = Number.isSafeInteger;
 const isStr = (v: unknown): v is string => typeof v === 'string';
 const isOptStr = (v: unknown): v is string | undefined => v === undefined || typeof v === 'string';
 
+// `Z","type":"<type>","session":<session>,"query":` for each type and recent session: one copy
+// per record instead of writing the session id each time.
+const PREFIX_CACHE_MAX = 4096;
+const prefixCaches = new Map<Buffer, Map<string, Buffer>>();
+
+function sessionPrefix(type: Buffer, session: string): Buffer {
+  let cache = prefixCaches.get(type);
+  if (cache === undefined) prefixCaches.set(type, (cache = new Map()));
+  let prefix = cache.get(session);
+  if (prefix === undefined) {
+    if (cache.size >= PREFIX_CACHE_MAX) cache.clear();
+    prefix = Buffer.concat([type, Buffer.from(JSON.stringify(session), 'utf8'), QUERY]);
+    cache.set(session, prefix);
+  }
+  return prefix;
+}
+
 /** begin writes a per-query record up to `"query":N` (every one starts so) into o, a buffer from lines.open(FIXED_BYTES + room). */
 function begin(o: Buffer, p: number, seq: number, micros: number, type: Buffer, session: string, sessionJson: string | null | undefined, query: number): number {
-  p = head(o, p, seq, micros, type);
-  p = str(o, p, session, sessionJson);
-  p = bytes(o, p, QUERY);
+  p = head(o, p, seq, micros);
+  if (sessionJson === undefined) {
+    p = bytes(o, p, sessionPrefix(type, session)); // a short session id
+  } else {
+    p = bytes(o, p, type);
+    p = str(o, p, session, sessionJson);
+    p = bytes(o, p, QUERY);
+  }
   return int(o, p, query);
 }
 
