@@ -35,7 +35,10 @@ export class SealedLog implements AuditSink {
   #healthy = true;
   #closed = false;
   #scheduled = false;
-  #lazy: NodeJS.Timeout | null = null;
+  #lazy: NodeJS.Timeout | null = null; // one timer, re-armed with refresh()
+  #lazyArmed = false;
+  #writes = 0; // batches written, so the lazy timer can tell whether a commit wrote in its stead
+  #writesWhenArmed = 0;
   readonly #commits = new GroupCommit(
     (done) => this.#segment.syncAsync(done),
     (err, more) => {
@@ -88,17 +91,28 @@ export class SealedLog implements AuditSink {
 
   /**
    * append assigns the event its seq and ts and buffers its line. It is written with the next
-   * commit (a query is never forwarded before that), or within LAZY_WRITE_MS when no commit
+   * commit (a query is never forwarded before that), or within 2 × LAZY_WRITE_MS when no commit
    * comes: a turn that only finishes queries costs no write of its own.
    */
   append(event: AuditEvent, atMicros?: number): void {
     this.#push(event, atMicros);
-    if (!this.#scheduled && this.#lazy === null) this.#lazy = setTimeout(this.#onLazy, LAZY_WRITE_MS).unref();
+    if (!this.#scheduled && !this.#lazyArmed) this.#armLazy();
   }
 
+  #armLazy(): void {
+    this.#lazyArmed = true;
+    this.#writesWhenArmed = this.#writes;
+    if (this.#lazy === null) this.#lazy = setTimeout(this.#onLazy, LAZY_WRITE_MS).unref();
+    else this.#lazy.refresh();
+  }
+
+  // Under load a commit writes every buffered record long before the timer fires; then the
+  // records still buffered are younger than the timer, which only re-arms: no write of its own.
   readonly #onLazy = (): void => {
-    this.#lazy = null;
-    this.#schedule();
+    this.#lazyArmed = false;
+    if (this.#closed || this.#pending.count === 0) return;
+    if (this.#writes !== this.#writesWhenArmed) this.#armLazy();
+    else this.#schedule();
   };
 
   /** flush writes every buffered line in one write (and fdatasyncs with durability fsync); throws audit_error on failure. */
@@ -232,6 +246,7 @@ export class SealedLog implements AuditSink {
       throw auditError('write', err);
     }
     this.#healthy = true;
+    this.#writes++;
     this.#frontier.appendLines(lines.bytes(), lines.ends, lines.count);
     lines.clear();
   }
@@ -325,7 +340,7 @@ export function segmentFileForTest(log: SealedLog): SegmentFile {
   return segmentOf(log);
 }
 
-/** LAZY_WRITE_MS bounds how long records no commit waits for (results, session ends) stay in memory. */
+/** Records no commit waits for (results, session ends) stay in memory at most 2 × LAZY_WRITE_MS. */
 const LAZY_WRITE_MS = 1;
 
 function closedError(): PgsealError {

@@ -123,3 +123,26 @@ test('commit with durability os answers at the end of the turn with one write fo
   assert.deepEqual(answers, [null, null]);
   assert.ok(readFileSync(join(dir, segmentNames(dir)[0]!), 'utf8').includes('"query":2'));
 });
+
+test('records no commit waits for are written by the lazy timer within milliseconds, in one write, after a commit wrote the earlier ones', async (t) => {
+  const { dir, log } = openLog(t, 'os');
+  const segment = segmentFileForTest(log);
+  let writes = 0;
+  const write = segment.write.bind(segment);
+  segment.write = (b: Buffer) => {
+    writes++;
+    write(b);
+  };
+  log.append(queryEvent(1)); // arms the lazy timer
+  await new Promise<void>((resolve) => log.commit(() => resolve()));
+  assert.equal(writes, 1, 'the commit wrote the query');
+  log.append(queryEvent(2)); // a result, say: no commit waits for it
+  log.append(queryEvent(3));
+  const text = () => readFileSync(join(dir, segmentNames(dir)[0]!), 'utf8');
+  assert.ok(!text().includes('"query":2,'), 'not written at once');
+  const deadline = Date.now() + 2_000;
+  while (!text().includes('"query":3,') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1));
+  assert.ok(text().includes('"query":2,') && text().includes('"query":3,'), 'written without a commit');
+  assert.equal(writes, 2, 'both in one write of their own');
+  log.close();
+});
