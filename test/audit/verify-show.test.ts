@@ -74,3 +74,16 @@ test('control and bidi characters in SQL and names are escaped; unreadable lines
   assert.deepEqual(warn, ['seg-00000000000000000000.jsonl line 4: unreadable record skipped (run pgseal verify)', 'seg-00000000000000000000.jsonl: unterminated final line skipped']);
   assert.equal(clean('ok'), 'ok');
 });
+
+test('a query whose SQL was cut shows its whole length and SHA-256, and --json keeps both fields', async () => {
+  const sha = 'ab'.repeat(32);
+  const recs: LogRecord[] = [
+    start('s1', 'alice'),
+    { type: 'query', session: 's1', query: 1, protocol: 'simple', sql: 'INSERT INTO t VALUES (1),', sql_length: 5_000_000, sql_sha256: sha },
+    { type: 'result', session: 's1', query: 1, status: 'ok', tags: ['INSERT 0 500000'], rows: 500000, duration_us: 10 },
+  ];
+  const { out } = await show(recs);
+  assert.equal(out[1]!.slice(28), `s1 alice #1 simple ok rows=500000 0.010ms INSERT INTO t VALUES (1), [sql cut: 5000000 bytes in all, sha256 ${sha}]`);
+  const json = JSON.parse((await show(recs, { json: true })).out[1]!) as Record<string, unknown>;
+  assert.deepEqual([json.sql_length, json.sql_sha256], [5_000_000, sha]);
+});
