@@ -15,6 +15,7 @@ import { encodeRecord, MAX_LINE_BYTES, type LogRecord } from './record.js';
 import { appendRecordBytes } from './record-bytes.js';
 import { SegmentFile, auditError, fsyncDir, segmentName } from './segment.js';
 import { GroupCommit, type CommitCallback } from './store-commit.js';
+import { atTurnEnd } from './turn-end.js';
 
 export type { SealedLogOptions } from './store-options.js';
 
@@ -210,8 +211,10 @@ export class SealedLog implements AuditSink {
   #schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
-    setImmediate(() => this.#tick());
+    atTurnEnd(this.#onTurnEnd);
   }
+
+  readonly #onTurnEnd = (): void => this.#tick();
 
   // End of an event-loop turn: hand the turn's records to the kernel; with fsync, start a group commit.
   #tick(): void {

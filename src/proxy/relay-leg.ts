@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type net from 'node:net';
+import { runTurnEndNow } from '../audit/turn-end.js';
 
 /**
  * RelayLeg is one side of a relayed session: chunks in, chunks out, backpressure, close.
@@ -142,6 +143,7 @@ function usableHandle(socket: Duplex): StreamHandle | null {
 
 function onWriteComplete(this: WriteReq, status: number): void {
   this.leg?.writeDone(status);
+  runTurnEndNow(); // usually in the check phase: spares the event loop a setImmediate (turn-end.ts)
 }
 
 class HandleLeg implements RelayLeg {

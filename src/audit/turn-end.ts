@@ -1,0 +1,35 @@
+// Work for the end of the current event-loop turn, after the poll phase has delivered every read
+// of the turn: the store's write of the turn's records (store.ts). setImmediate does that, at
+// the price of one more entry into JavaScript from the event loop per turn (about 1 µs). Under
+// load the check phase already calls into JavaScript for each TLS write completion (TLSWrap
+// finishes every write through a native immediate, which runs before the JavaScript ones), so
+// the relay's completion handler (relay-leg.ts) runs the pending work there and cancels the
+// immediate; with no such completion in the turn, the immediate runs it as before.
+
+let pending: Array<() => void> = [];
+let immediate: NodeJS.Immediate | null = null;
+const enabled = process.env['PGSEAL_TURN_HOOK'] !== '0';
+
+/** atTurnEnd runs fn once at the end of the current event-loop turn, after every callback already pending in this turn's poll phase. */
+export function atTurnEnd(fn: () => void): void {
+  pending.push(fn);
+  immediate ??= setImmediate(runPending);
+}
+
+/**
+ * runTurnEndNow runs the pending end-of-turn work now. Call it only from a callback that runs
+ * after the turn's reads (a write completion); one that arrives earlier (an asynchronous write
+ * finishing in the poll phase) only makes the work run sooner, which costs batching, not order.
+ */
+export function runTurnEndNow(): void {
+  if (immediate === null || !enabled) return;
+  clearImmediate(immediate);
+  runPending();
+}
+
+function runPending(): void {
+  immediate = null;
+  const fns = pending; // work scheduled while these run waits for the next turn, as with setImmediate
+  pending = [];
+  for (const fn of fns) fn();
+}

@@ -1,0 +1,35 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { atTurnEnd, runTurnEndNow } from '../../src/audit/turn-end.js';
+
+const nextTurn = () => new Promise((r) => setImmediate(r));
+
+test('atTurnEnd runs its work once, after the current callback, in order', async () => {
+  const seen: string[] = [];
+  atTurnEnd(() => seen.push('a'));
+  atTurnEnd(() => seen.push('b'));
+  seen.push('sync');
+  assert.deepEqual(seen, ['sync']);
+  await nextTurn();
+  await nextTurn();
+  assert.deepEqual(seen, ['sync', 'a', 'b']);
+});
+
+test('runTurnEndNow runs the pending work at once and the immediate never repeats it; work added meanwhile waits a turn', async (t) => {
+  if (process.env['PGSEAL_TURN_HOOK'] === '0') return t.skip('PGSEAL_TURN_HOOK=0');
+  const seen: string[] = [];
+  atTurnEnd(() => {
+    seen.push('first');
+    atTurnEnd(() => seen.push('later'));
+  });
+  runTurnEndNow();
+  assert.deepEqual(seen, ['first']);
+  runTurnEndNow(); // runs 'later' now: it is pending again
+  assert.deepEqual(seen, ['first', 'later']);
+  await nextTurn();
+  await nextTurn();
+  assert.deepEqual(seen, ['first', 'later'], 'nothing runs twice');
+  runTurnEndNow(); // nothing pending: a no-op
+  assert.deepEqual(seen, ['first', 'later']);
+});
