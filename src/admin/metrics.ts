@@ -45,6 +45,7 @@ export class MeteredSink implements AuditSink {
 
   /** append counts the event and passes it on. */
   append(e: AuditEvent, atMicros?: number): void {
+    this.inner.append(e, atMicros); // a refused record is not counted
     const c = this.counters;
     c.auditRecords++;
     switch (e.type) {
@@ -72,7 +73,6 @@ export class MeteredSink implements AuditSink {
         c.cancels++;
         break;
     }
-    this.inner.append(e, atMicros);
   }
 
   /** flush passes through, counting failures. */

@@ -60,6 +60,8 @@ export type AuditEvent =
       query: number;
       status: 'ok' | 'error' | 'suspended' | 'skipped';
       tags: string[];
+      /** tags_omitted counts the CommandComplete tags beyond the first 1000 (or 64 Ki characters), which are not listed. */
+      tags_omitted?: number;
       rows: number;
       sqlstate?: string;
       message?: string;

@@ -234,6 +234,7 @@ function queryLine(lines: LineBuffer, seq: number, micros: number, r: QueryRecor
 function resultLine(lines: LineBuffer, seq: number, micros: number, r: ResultRecord): boolean {
   if (!isStr(r.session) || !isInt(r.query) || !isStr(r.status) || !Array.isArray(r.tags) || !isInt(r.rows)) return false;
   if (!isOptStr(r.sqlstate) || !isOptStr(r.message) || !isInt(r.duration_us)) return false;
+  if (r.tags_omitted !== undefined) return false; // rare: JSON.stringify writes it
   const tags = r.tags;
   let tagRoom = 0;
   for (let i = 0; i < tags.length; i++) {

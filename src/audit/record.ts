@@ -52,7 +52,7 @@ const ENCODERS: Encoders = {
     params: r.params?.map(param),
   }),
   result: (seq, ts, r) => ({
-    seq, ts, type: r.type, session: r.session, query: r.query, status: r.status, tags: r.tags, rows: r.rows, sqlstate: r.sqlstate,
+    seq, ts, type: r.type, session: r.session, query: r.query, status: r.status, tags: r.tags, tags_omitted: r.tags_omitted, rows: r.rows, sqlstate: r.sqlstate,
     message: r.message, duration_us: r.duration_us,
   }),
   copy: (seq, ts, r) => ({ seq, ts, type: r.type, session: r.session, query: r.query, direction: r.direction, bytes: r.bytes, messages: r.messages }),

@@ -27,8 +27,11 @@ export class GroupCommit {
     this.#syncing = true;
     this.sync((err) => {
       this.#syncing = false;
-      for (const cb of batch) cb(err);
-      this.onSynced(err, this.#waiting.length > 0);
+      try {
+        callAll(batch, err);
+      } finally {
+        this.onSynced(err, this.#waiting.length > 0);
+      }
     });
   }
 
@@ -36,6 +39,19 @@ export class GroupCommit {
   answer(err: Error | null): void {
     const batch = this.#waiting;
     this.#waiting = [];
-    for (const cb of batch) cb(err);
+    callAll(batch, err);
   }
+}
+
+// Every waiting session hears its answer even if one callback throws; the first error is rethrown after.
+function callAll(batch: CommitCallback[], err: Error | null): void {
+  let failure: { thrown: unknown } | null = null;
+  for (const cb of batch) {
+    try {
+      cb(err);
+    } catch (thrown) {
+      failure ??= { thrown };
+    }
+  }
+  if (failure !== null) throw failure.thrown;
 }

@@ -203,7 +203,9 @@ export class SealedLog implements AuditSink {
       // refused: for a query that means the query is not forwarded (fail closed).
       const bytes = this.#pending.lastLineBytes;
       this.#pending.dropLast();
-      throw new PgsealError('audit_record_too_large', `audit record too large: its ${record.type} record of ${bytes} bytes exceeds the audit log's ${MAX_LINE_BYTES >> 20} MiB line limit, so it was not forwarded`);
+      const what = record.type === 'query' ? 'query record' : `${record.type} record`;
+      const outcome = record.type === 'query' ? ', so the query was not forwarded' : '';
+      throw new PgsealError('audit_record_too_large', `audit record too large: a ${what} of ${bytes} bytes exceeds the audit log's ${MAX_LINE_BYTES >> 20} MiB line limit${outcome}`);
     }
     this.#nextSeq = seq + 1;
   }

@@ -29,7 +29,17 @@ export function runTurnEndNow(): void {
 
 function runPending(): void {
   immediate = null;
-  const fns = pending; // work scheduled while these run waits for the next turn, as with setImmediate
+  // Work scheduled while these run goes to a new immediate, or to the next completion that runs
+  // the hook (possibly in the same check phase): later, never interleaved with these.
+  const fns = pending;
   pending = [];
-  for (const fn of fns) fn();
+  let failure: { err: unknown } | null = null;
+  for (const fn of fns) {
+    try {
+      fn();
+    } catch (err) {
+      failure ??= { err }; // the rest still run; the first error is rethrown as setImmediate would have
+    }
+  }
+  if (failure !== null) throw failure.err;
 }

@@ -77,7 +77,7 @@ export const configSchema = z
         origin: z.string().min(1),
         key: z.string(),
         max_param_bytes: z.number().int().min(0).max(1 << 20).default(1024),
-        max_sql_bytes: z.number().int().min(1024).max(8 << 20).default(1 << 20),
+        max_sql_bytes: z.number().int().min(1024).max(2 << 20).default(1 << 20),
         redact_params: z.boolean().default(false),
         durability: z.enum(['os', 'fsync']).default('os'),
         checkpoint_every: z.number().int().min(1).max(10_000_000).default(5000),

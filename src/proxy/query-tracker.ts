@@ -15,12 +15,20 @@ type Pending =
       id: number;
       start: number;
       tags: string[];
+      tagChars: number;
+      tagsOmitted: number;
       rows: number;
       dataRows: number;
       error: { sqlstate: string; message: string } | null;
       copy: { direction: 'in' | 'out'; bytes: number; messages: number } | null;
     };
 type Operation = Extract<Pending, { id: number }>;
+
+// A query may complete any number of commands (a simple Query of a million statements): its
+// result record keeps the first tags up to these bounds and counts the rest, so the line stays
+// far below the log's 16 MiB limit. rows still sums every tag.
+const MAX_TAGS = 1000;
+const MAX_TAG_CHARS = 64 * 1024;
 
 /**
  * QueryTracker follows both directions of a session's messages and reports a `query` event
@@ -148,13 +156,16 @@ export class QueryTracker {
     this.sink.append({ type: 'query', session: this.session, query: id, protocol, sql: fields.sql.sql, sql_length: fields.sql.sql_length, sql_sha256: fields.sql.sql_sha256, statement: fields.statement, portal: fields.portal, params: fields.params }, start);
     this.queries++;
     this.queriesSinceFlush++;
-    this.pending.push({ kind, id, start, tags: [], rows: 0, dataRows: 0, error: null, copy: null });
+    this.pending.push({ kind, id, start, tags: [], tagChars: 0, tagsOmitted: 0, rows: 0, dataRows: 0, error: null, copy: null });
   }
 
   private commandComplete(tag: string): void {
     const head = this.pending[0];
     if (!head || !('id' in head)) return;
-    head.tags.push(tag);
+    if (head.tags.length < MAX_TAGS && head.tagChars + tag.length <= MAX_TAG_CHARS) {
+      head.tags.push(tag);
+      head.tagChars += tag.length;
+    } else head.tagsOmitted++;
     head.rows += rowCountOfTag(tag) ?? 0;
     this.endCopy(head);
     if (head.kind === 'execute') this.finish(head, 'ok');
@@ -206,7 +217,10 @@ export class QueryTracker {
     const end = this.clock.nowMicros();
     const error = op.error;
     this.sink.append(
-      { type: 'result', session: this.session, query: op.id, status, tags: op.tags, rows, sqlstate: error?.sqlstate, message: error?.message, duration_us: end - op.start },
+      {
+        type: 'result', session: this.session, query: op.id, status, tags: op.tags, tags_omitted: op.tagsOmitted > 0 ? op.tagsOmitted : undefined, rows,
+        sqlstate: error?.sqlstate, message: error?.message, duration_us: end - op.start,
+      },
       end,
     );
   }

@@ -82,6 +82,8 @@ interface WriteReq {
   handle: unknown;
   oncomplete: (this: WriteReq, status: number) => void;
   async: boolean;
+  /** set when the handle completed the write inside writeBuffer (a TLS handle whose peer reset does) */
+  syncStatus?: number;
   buffer?: Buffer | Buffer[];
   leg?: HandleLeg;
 }
@@ -142,8 +144,14 @@ function usableHandle(socket: Duplex): StreamHandle | null {
 }
 
 function onWriteComplete(this: WriteReq, status: number): void {
-  this.leg?.writeDone(status);
-  runTurnEndNow(); // usually in the check phase: spares the event loop a setImmediate (turn-end.ts)
+  const leg = this.leg;
+  if (leg === undefined) {
+    // Called from inside writeBuffer, before flush() knew the write was pending: flush reads it.
+    this.syncStatus = status;
+    return;
+  }
+  leg.writeDone(status);
+  runTurnEndNow(); // an asynchronous completion, usually in the check phase: spares the event loop a setImmediate (turn-end.ts)
 }
 
 class HandleLeg implements RelayLeg {
@@ -240,6 +248,10 @@ class HandleLeg implements RelayLeg {
       req.async = false;
       const err = chunks.length === 1 ? this.handle.writeBuffer(req, chunks[0]!) : this.handle.writev(req, chunks, true);
       if (err !== 0) return this.fail('error');
+      if (req.syncStatus !== undefined) {
+        if (req.syncStatus < 0) return this.fail('error');
+        continue; // already complete: the handle is free
+      }
       if (state![binding!.kLastWriteWasAsync] !== 0) {
         req.async = true;
         req.buffer = chunks.length === 1 ? chunks[0]! : chunks; // the handle may read them until done

@@ -123,6 +123,8 @@ export function relay(
         serverFramer.push(chunk);
       } catch (err) {
         if (!(err instanceof PgsealError)) onInternalError(err);
+        // The tracker's records can fail too (the log closed or refused a line): say so, not "invalid message".
+        if (err instanceof PgsealError && err.code.startsWith('audit')) return finish(errorReason(err), clientErrorResponse(err));
         return finish(`upstream protocol error: ${errorReason(err)}`, encodeErrorResponse({ severity: 'FATAL', code: SQLSTATE.connectionFailure, message: 'upstream sent an invalid message' }));
       }
       if (!client.write(chunk) && !clientFull) {

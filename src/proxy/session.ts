@@ -176,17 +176,27 @@ async function relayUntilClosed(client: Client, up: ConnectedUpstream, s: Logged
     );
   } finally {
     ctx.cancels.release(key.pid);
-    tracker.abandon(`session ended: ${reason}`);
-    ctx.sink.append({
-      type: 'session.end',
-      session: client.id,
-      reason,
-      queries: tracker.queries,
-      errors: tracker.errors,
-      bytes_from_client: totals.fromClient,
-      bytes_from_server: totals.fromServer,
-      duration_us: ctx.clock.nowMicros() - started,
-    });
+    // The session is over either way: a log that refuses these records (closed at shutdown, or
+    // failing) is reported, and the session still ends cleanly.
+    try {
+      tracker.abandon(`session ended: ${reason}`);
+    } catch (err) {
+      log.error({ reason: errorText(err) }, 'the results of unanswered queries could not be recorded');
+    }
+    try {
+      ctx.sink.append({
+        type: 'session.end',
+        session: client.id,
+        reason,
+        queries: tracker.queries,
+        errors: tracker.errors,
+        bytes_from_client: totals.fromClient,
+        bytes_from_server: totals.fromServer,
+        duration_us: ctx.clock.nowMicros() - started,
+      });
+    } catch (err) {
+      log.error({ reason: errorText(err) }, 'the session end could not be recorded');
+    }
     log.info({ reason, queries: tracker.queries, errors: tracker.errors }, 'session ended');
   }
 }
@@ -237,4 +247,8 @@ function endWith(socket: net.Socket | tls.TLSSocket, bytes: Buffer): void {
   if (socket.destroyed) return;
   socket.end(bytes);
   setTimeout(() => socket.destroy(), 5_000).unref();
+}
+
+function errorText(err: unknown): string {
+  return err instanceof PgsealError ? err.message : 'internal error';
 }

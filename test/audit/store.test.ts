@@ -263,6 +263,15 @@ test('a record longer than the 16 MiB line limit is refused with 54000 and leave
   checkLog(dir, verifiers);
 });
 
+test('a result with omitted tags is written with tags_omitted after tags', (t) => {
+  const dir = tempDir(t);
+  const log = SealedLog.open({ dir, origin: ORIGIN, signer: key, ...QUIET });
+  log.append({ duration_us: 1, rows: 3, tags_omitted: 2, tags: ['SELECT 1'], status: 'ok', query: 1, session: 's', type: 'result' });
+  log.close();
+  const r = readLog(dir).find((l) => l.record.type === 'result')!;
+  assert.deepEqual(Object.keys(r.record), ['seq', 'ts', 'type', 'session', 'query', 'status', 'tags', 'tags_omitted', 'rows', 'duration_us']);
+});
+
 test('a truncated SQL text is written with sql_length and sql_sha256 after sql', (t) => {
   const dir = tempDir(t);
   const log = SealedLog.open({ dir, origin: ORIGIN, signer: key, ...QUIET });

@@ -33,3 +33,14 @@ test('runTurnEndNow runs the pending work at once and the immediate never repeat
   runTurnEndNow(); // nothing pending: a no-op
   assert.deepEqual(seen, ['first', 'later']);
 });
+
+test('an exception in one piece of end-of-turn work does not drop the others; it is rethrown after them', (t) => {
+  if (process.env['PGSEAL_TURN_HOOK'] === '0') return t.skip('PGSEAL_TURN_HOOK=0');
+  const seen: string[] = [];
+  atTurnEnd(() => {
+    throw new Error('boom');
+  });
+  atTurnEnd(() => seen.push('after'));
+  assert.throws(() => runTurnEndNow(), /boom/);
+  assert.deepEqual(seen, ['after']);
+});

@@ -174,3 +174,15 @@ test('a server error message over max_sql_bytes is recorded cut', () => {
   assert.ok(r && r.type === 'result');
   assert.equal(r.message, 'x'.repeat(1024));
 });
+
+test('a query that completes thousands of commands lists the first 1000 tags and counts the rest; rows sums them all', () => {
+  const { sink, t } = tracker();
+  fe(t, 'Q', new MessageWriter('Q').cstring('SELECT 1;'.repeat(1500)));
+  for (let i = 0; i < 1500; i++) be(t, 'C', complete('SELECT 1'));
+  be(t, 'Z', ready());
+  const r = sink.events.find((e) => e.type === 'result');
+  assert.ok(r && r.type === 'result');
+  assert.equal(r.tags.length, 1000);
+  assert.equal(r.tags_omitted, 500);
+  assert.equal(r.rows, 1500);
+});

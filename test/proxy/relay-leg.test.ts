@@ -188,3 +188,33 @@ test('a pause before start holds, even with a full Readable buffer at takeover',
   await new Promise((r) => setTimeout(r, 150));
   assert.equal(got, 300_000);
 });
+
+test('writes to a peer that reset the connection end the leg with an error, never a hang or an abort', async (t) => {
+  const s = await pki(t);
+  const listener = tls.createServer({ cert: s.cert, key: s.key });
+  listener.listen(0, '127.0.0.1');
+  await once(listener, 'listening');
+  const accepted = once(listener, 'secureConnection') as Promise<[tls.TLSSocket]>;
+  const raw = net.connect((listener.address() as AddressInfo).port, '127.0.0.1');
+  const peer = tls.connect({ socket: raw, ca: s.ca, servername: 'localhost' });
+  await once(peer, 'secureConnect');
+  const [server] = await accepted;
+  t.after(() => {
+    server.destroy();
+    listener.close();
+  });
+  const leg = relayLeg(server);
+  let how: string | null = null;
+  leg.start(() => {}, (h) => (how = h));
+  leg.pause(); // a paused leg does not read, so only its writes can notice the reset
+  await new Promise((r) => setTimeout(r, 20)); // the leg's first write waits for the socket's own
+  raw.resetAndDestroy(); // an RST, not a TLS close_notify
+  await new Promise((r) => setTimeout(r, 50));
+  const deadline = Date.now() + 5_000;
+  while (how === null && Date.now() < deadline) {
+    leg.write(randomBytes(512));
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.ok(how === 'error' || how === 'close' || how === 'end', `the leg reported its end (${String(how)})`);
+  leg.destroy();
+});
