@@ -47,8 +47,7 @@ const MESSAGES = latin1(',"messages":');
 // Every constant above, the 27-byte timestamp, 16 digits per number, and slack.
 const FIXED_BYTES = 512;
 
-// The helpers below take the line's buffer and write position and return the new position:
-// locals, not module state, so the optimizing compiler keeps them in registers.
+// The helpers below take the line's buffer and write position and return the new position.
 
 /** bytes copies a constant: a loop for a few bytes, TypedArray#set (one call) for more. */
 function bytes(o: Buffer, p: number, b: Buffer): number {

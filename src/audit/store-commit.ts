@@ -1,5 +1,6 @@
 // Group commit for durability fsync: every commit queued before an fdatasync starts is answered
 // by it; commits queued while it runs wait for the next one.
+import { callEach } from './turn-end.js';
 
 /** CommitCallback is told null once its records are on disk, or the error that prevented it. */
 export type CommitCallback = (err: Error | null) => void;
@@ -28,7 +29,7 @@ export class GroupCommit {
     this.sync((err) => {
       this.#syncing = false;
       try {
-        callAll(batch, err);
+        callEach(batch, err); // every waiting session hears its answer even if one callback throws
       } finally {
         this.onSynced(err, this.#waiting.length > 0);
       }
@@ -39,19 +40,6 @@ export class GroupCommit {
   answer(err: Error | null): void {
     const batch = this.#waiting;
     this.#waiting = [];
-    callAll(batch, err);
+    callEach(batch, err); // every waiting session hears its answer even if one callback throws
   }
-}
-
-// Every waiting session hears its answer even if one callback throws; the first error is rethrown after.
-function callAll(batch: CommitCallback[], err: Error | null): void {
-  let failure: { thrown: unknown } | null = null;
-  for (const cb of batch) {
-    try {
-      cb(err);
-    } catch (thrown) {
-      failure ??= { thrown };
-    }
-  }
-  if (failure !== null) throw failure.thrown;
 }

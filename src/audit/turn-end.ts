@@ -33,13 +33,18 @@ function runPending(): void {
   // the hook (possibly in the same check phase): later, never interleaved with these.
   const fns = pending;
   pending = [];
-  let failure: { err: unknown } | null = null;
+  callEach(fns, undefined);
+}
+
+/** callEach calls every fn with arg even if one throws; the first error is rethrown after all ran. */
+export function callEach<T>(fns: ReadonlyArray<(arg: T) => void>, arg: T): void {
+  let failure: { thrown: unknown } | null = null;
   for (const fn of fns) {
     try {
-      fn();
-    } catch (err) {
-      failure ??= { err }; // the rest still run; the first error is rethrown as setImmediate would have
+      fn(arg);
+    } catch (thrown) {
+      failure ??= { thrown };
     }
   }
-  if (failure !== null) throw failure.err;
+  if (failure !== null) throw failure.thrown;
 }

@@ -78,7 +78,7 @@ export async function runSession(raw: net.Socket, ctx: SessionContext): Promise<
     stage = 'relay';
     await relayUntilClosed(client, up, session, login, ctx, policy, log);
   } catch (err) {
-    const reason = err instanceof PgsealError ? err.message : 'internal error';
+    const reason = errorText(err);
     if (!(err instanceof PgsealError)) log.error({ err }, 'unexpected error in session');
     if (client?.relaying) {
       // The relay has ended the session; a write through the socket's own stream now could
@@ -209,7 +209,7 @@ async function handleCancel(pid: number, secretKey: Buffer, from: ClientAddress,
 }
 
 function recordAuthFailure(client: Client, err: unknown, ctx: SessionContext): void {
-  const reason = err instanceof PgsealError ? err.message : 'internal error';
+  const reason = errorText(err);
   ctx.sink.append({
     type: 'auth.failure',
     session: client.id,
@@ -249,6 +249,7 @@ function endWith(socket: net.Socket | tls.TLSSocket, bytes: Buffer): void {
   setTimeout(() => socket.destroy(), 5_000).unref();
 }
 
+/** errorText is what may be said of an error to a client or a log: pgseal's own message, never an internal one. */
 function errorText(err: unknown): string {
   return err instanceof PgsealError ? err.message : 'internal error';
 }
