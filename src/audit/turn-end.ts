@@ -8,12 +8,27 @@
 
 let pending: Array<() => void> = [];
 let immediate: NodeJS.Immediate | null = null;
+let carried = false; // a write completion has been asked to run the pending work
 const enabled = process.env['PGSEAL_TURN_HOOK'] !== '0';
 
 /** atTurnEnd runs fn once at the end of the current event-loop turn, after every callback already pending in this turn's poll phase. */
 export function atTurnEnd(fn: () => void): void {
   pending.push(fn);
-  immediate ??= setImmediate(runPending);
+  if (immediate === null) {
+    immediate = setImmediate(runPending);
+    carried = false;
+  }
+}
+
+/**
+ * claimTurnEndCarrier tells a write whether its completion should run the pending end-of-turn
+ * work (true at most once per pending turn-end): the relay reports most completions to
+ * JavaScript only when it needs them (relay-leg.ts), so one write per turn is asked to.
+ */
+export function claimTurnEndCarrier(): boolean {
+  if (immediate === null || carried || !enabled) return false;
+  carried = true;
+  return true;
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type net from 'node:net';
-import { runTurnEndNow } from '../audit/turn-end.js';
+import { claimTurnEndCarrier, runTurnEndNow } from '../audit/turn-end.js';
 
 /**
  * RelayLeg is one side of a relayed session: chunks in, chunks out, backpressure, close.
@@ -77,11 +77,25 @@ class StreamLeg implements RelayLeg {
 // aborts the process otherwise), so every write to a leg, including the net.Socket's own, must
 // be serialised. HandleLeg therefore waits for the socket's own pending writes before its
 // first write, keeps its own queue, and closes through the same queue.
+//
+// Completions are reported to JavaScript only when the leg needs them. A TLS handle finishes
+// every write through a native immediate, and the completion calls `req.oncomplete` only if
+// that is a function: each call is a full entry into JavaScript (about 0.5 µs), two per
+// transaction. A request-response protocol rarely needs them: by the time the next chunk for
+// a leg arrives, its last write has long finished. So a write keeps its callback only when
+// something waits for it (queued chunks, a drain, an end, the turn's end-of-turn work:
+// turn-end.ts); otherwise the leg asks the request itself before the next write: a finished
+// write's native object is gone, and `getAsyncId()` then answers -1. A write still in flight
+// gets its callback back at that moment; completions cannot run in between, since they come
+// from the event loop.
 
 interface WriteReq {
   handle: unknown;
-  oncomplete: (this: WriteReq, status: number) => void;
+  /** undefined: the completion is not reported (the handle calls only a function) */
+  oncomplete: ((this: WriteReq, status: number) => void) | undefined;
   async: boolean;
+  /** the native request's async id, or -1 once it has finished and been freed */
+  getAsyncId(): number;
   /** set when the handle completed the write inside writeBuffer (a TLS handle whose peer reset does) */
   syncStatus?: number;
   buffer?: Buffer | Buffer[];
@@ -143,7 +157,11 @@ function usableHandle(socket: Duplex): StreamHandle | null {
   return handle as StreamHandle;
 }
 
+/** relayLegStats counts the write completions reported to JavaScript, for tests. */
+export const relayLegStats = { reportedCompletions: 0 };
+
 function onWriteComplete(this: WriteReq, status: number): void {
+  relayLegStats.reportedCompletions++;
   const leg = this.leg;
   if (leg === undefined) {
     // Called from inside writeBuffer, before flush() knew the write was pending: flush reads it.
@@ -159,6 +177,7 @@ class HandleLeg implements RelayLeg {
   private queuedBytes = 0;
   private writing = false; // the handle holds a write: no other may start (see above)
   private inFlight = 0; // its bytes
+  private req: WriteReq | null = null; // that write, while its completion is not reported
   private ownWritesPending = true; // until the socket's own earlier writes have completed
   private wantDrain: (() => void) | null = null;
   private ending = false;
@@ -236,7 +255,8 @@ class HandleLeg implements RelayLeg {
   }
 
   private flush(): void {
-    if (this.writing || this.ownWritesPending || this.closed !== null || this.socket.destroyed) return;
+    if (this.ownWritesPending || this.closed !== null || this.socket.destroyed) return;
+    if (this.writing && !this.settle()) return;
     while (this.queue.length > 0) {
       const chunks = this.queue;
       const bytes = this.queuedBytes;
@@ -244,7 +264,7 @@ class HandleLeg implements RelayLeg {
       this.queuedBytes = 0;
       const req = new binding!.WriteWrap();
       req.handle = this.handle;
-      req.oncomplete = onWriteComplete;
+      req.oncomplete = onWriteComplete; // also catches a completion inside writeBuffer
       req.async = false;
       const err = chunks.length === 1 ? this.handle.writeBuffer(req, chunks[0]!) : this.handle.writev(req, chunks, true);
       if (err !== 0) return this.fail('error');
@@ -258,11 +278,31 @@ class HandleLeg implements RelayLeg {
         req.leg = this;
         this.writing = true;
         this.inFlight = bytes;
+        if (this.wantDrain === null && !this.ending && bytes < HIGH_WATER && !claimTurnEndCarrier()) {
+          req.oncomplete = undefined;
+          this.req = req;
+        }
         return;
       }
       // Written synchronously (a plain TCP handle): no completion callback follows.
     }
     this.drained();
+  }
+
+  // True once the write in flight has finished. A write whose completion is not reported is
+  // asked (see above); if it is still in flight, its completion is reported after all.
+  private settle(): boolean {
+    const req = this.req;
+    if (req === null) return !this.writing;
+    this.req = null;
+    if (req.getAsyncId() !== -1) {
+      req.oncomplete = onWriteComplete;
+      return false;
+    }
+    // Finished unreported. Its status is lost; a failed connection shows on the next write or read.
+    this.writing = false;
+    this.inFlight = 0;
+    return true;
   }
 
   /** writeDone is the handle's completion of the write in flight. */
@@ -286,6 +326,7 @@ class HandleLeg implements RelayLeg {
 
   onDrain(cb: () => void): void {
     this.wantDrain = cb;
+    if (this.req !== null) this.flush(); // the write it waits for must report its completion
   }
 
   pause(): void {
