@@ -30,6 +30,16 @@ type Operation = Extract<Pending, { id: number }>;
 const MAX_TAGS = 1000;
 const MAX_TAG_CHARS = 64 * 1024;
 
+/** A CommandComplete body decoded: its tag and the row count the tag reports (0 when none). */
+type KnownTag = { body: Buffer; tag: string; rows: number };
+const TAG_CACHE_SIZE = 8;
+const MAX_CACHED_TAG_BYTES = 64;
+
+function knownTag(body: Buffer): KnownTag {
+  const tag = decodeCommandComplete(body);
+  return { body, tag, rows: rowCountOfTag(tag) ?? 0 };
+}
+
 /**
  * QueryTracker follows both directions of a session's messages and reports a `query` event
  * per simple Query, extended Execute and FunctionCall, and a `result` event when the backend
@@ -40,6 +50,8 @@ export class QueryTracker {
   private readonly statements = new Map<string, AuditSql>();
   private readonly portals = new Map<string, Portal>();
   private readonly pending: Pending[] = [];
+  private readonly tagCache: KnownTag[] = [];
+  private tagCacheNext = 0;
   private nextId = 1;
   /** queriesSinceFlush counts query events appended since the owner last flushed the sink. */
   queriesSinceFlush = 0;
@@ -107,7 +119,7 @@ export class QueryTracker {
         if (head && 'id' in head) head.dataRows++;
         return;
       case 0x43 /* C CommandComplete */:
-        return this.commandComplete(decodeCommandComplete(body!));
+        return this.commandComplete(this.tagOf(body!));
       case 0x49 /* I EmptyQueryResponse */:
         if (head?.kind === 'execute') this.finish(head, 'ok');
         return;
@@ -159,14 +171,33 @@ export class QueryTracker {
     this.pending.push({ kind, id, start, tags: [], tagChars: 0, tagsOmitted: 0, rows: 0, dataRows: 0, error: null, copy: null });
   }
 
-  private commandComplete(tag: string): void {
+  // Tags repeat ("SELECT 1", "UPDATE 1", "COMMIT"): the last few are kept with their bytes, so
+  // a repeat costs a byte comparison instead of a UTF-8 decode and a parse of its row count.
+  private tagOf(body: Buffer): KnownTag {
+    const n = body.length;
+    if (n > MAX_CACHED_TAG_BYTES) return knownTag(body);
+    const cache = this.tagCache;
+    search: for (let i = 0; i < cache.length; i++) {
+      const known = cache[i]!;
+      const b = known.body;
+      if (b.length !== n) continue;
+      for (let j = 0; j < n; j++) if (b[j] !== body[j]) continue search;
+      return known;
+    }
+    const known = knownTag(Buffer.from(body)); // a copy: body is a view of a chunk
+    if (cache.length < TAG_CACHE_SIZE) cache.push(known);
+    else cache[this.tagCacheNext++ % TAG_CACHE_SIZE] = known;
+    return known;
+  }
+
+  private commandComplete({ tag, rows }: KnownTag): void {
     const head = this.pending[0];
     if (!head || !('id' in head)) return;
     if (head.tags.length < MAX_TAGS && head.tagChars + tag.length <= MAX_TAG_CHARS) {
       head.tags.push(tag);
       head.tagChars += tag.length;
     } else head.tagsOmitted++;
-    head.rows += rowCountOfTag(tag) ?? 0;
+    head.rows += rows;
     this.endCopy(head);
     if (head.kind === 'execute') this.finish(head, 'ok');
   }

@@ -186,3 +186,24 @@ test('a query that completes thousands of commands lists the first 1000 tags and
   assert.equal(r.tags_omitted, 500);
   assert.equal(r.rows, 1500);
 });
+
+test('command tags decoded from a reused buffer stay right: repeats, more distinct tags than the cache holds, a tag of the same length', () => {
+  const { sink, t } = tracker();
+  const tags = ['SELECT 1', 'UPDATE 1', 'UPDATE 7', 'INSERT 0 1', 'BEGIN', 'COMMIT', 'SELECT 12', 'DELETE 3', 'COPY 5', 'FETCH 2', 'MOVE 0', 'SELECT 1'];
+  const shared = Buffer.alloc(64); // as a relay read buffer: every body is a view of the same bytes
+  const expected: Array<{ tags: string[]; rows: number }> = [];
+  for (let round = 0; round < 3; round++) {
+    for (const tag of tags) {
+      fe(t, 'Q', new MessageWriter('Q').cstring('SELECT 1'));
+      const b = body(complete(tag));
+      b.copy(shared);
+      t.backend(0x43, shared.subarray(0, b.length), b.length);
+      be(t, 'Z', ready());
+      const n = Number(tag.slice(tag.lastIndexOf(' ') + 1));
+      expected.push({ tags: [tag], rows: Number.isSafeInteger(n) && tag.includes(' ') ? n : 0 });
+    }
+  }
+  const results = sink.events.filter((e) => e.type === 'result') as Array<Extract<AuditEvent, { type: 'result' }>>;
+  assert.deepEqual(results.map((r) => ({ tags: r.tags, rows: r.rows })), expected);
+  assert.throws(() => t.backend(0x43, Buffer.from('SELECT 1'), 8), /NUL/); // no terminator: refused, not a cached tag
+});
