@@ -16,8 +16,18 @@ export function atTurnEnd(fn: () => void): void {
   pending.push(fn);
   if (immediate === null) {
     immediate = setImmediate(runPending);
-    carried = false;
+    carried = enabled && carrierInFlight();
   }
+}
+
+let carrierInFlight: () => boolean = () => false;
+
+/**
+ * setCarrierSource lets the relay offer a write it already started this turn, whose completion
+ * has not run yet, as the carrier of newly scheduled work; source returns true if it armed one.
+ */
+export function setCarrierSource(source: () => boolean): void {
+  carrierInFlight = source;
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type net from 'node:net';
-import { claimTurnEndCarrier, runTurnEndNow } from '../audit/turn-end.js';
+import { claimTurnEndCarrier, runTurnEndNow, setCarrierSource } from '../audit/turn-end.js';
 
 /**
  * RelayLeg is one side of a relayed session: chunks in, chunks out, backpressure, close.
@@ -160,6 +160,16 @@ function usableHandle(socket: Duplex): StreamHandle | null {
 /** relayLegStats counts the write completions reported to JavaScript, for tests. */
 export const relayLegStats = { reportedCompletions: 0 };
 
+// The leg whose write went out last without a reported completion: when end-of-turn work is
+// scheduled after it, that write, if still in flight, completes in this turn's check phase and
+// can carry the work (turn-end.ts).
+let lastSilent: HandleLeg | null = null;
+setCarrierSource(() => {
+  const leg = lastSilent;
+  lastSilent = null;
+  return leg !== null && leg.reportCompletion();
+});
+
 function onWriteComplete(this: WriteReq, status: number): void {
   relayLegStats.reportedCompletions++;
   const leg = this.leg;
@@ -281,12 +291,22 @@ class HandleLeg implements RelayLeg {
         if (this.wantDrain === null && !this.ending && bytes < HIGH_WATER && !claimTurnEndCarrier()) {
           req.oncomplete = undefined;
           this.req = req;
+          lastSilent = this;
         }
         return;
       }
       // Written synchronously (a plain TCP handle): no completion callback follows.
     }
     this.drained();
+  }
+
+  /** reportCompletion gives the write in flight its callback back; false if there is none or it has finished. */
+  reportCompletion(): boolean {
+    const req = this.req;
+    if (req === null || req.getAsyncId() === -1) return false;
+    this.req = null;
+    req.oncomplete = onWriteComplete;
+    return true;
   }
 
   // True once the write in flight has finished. A write whose completion is not reported is
@@ -352,6 +372,7 @@ class HandleLeg implements RelayLeg {
   }
 
   destroy(): void {
+    if (lastSilent === this) lastSilent = null;
     this.closed ??= 'close';
     this.queue = [];
     this.socket.destroy();

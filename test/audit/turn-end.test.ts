@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { atTurnEnd, runTurnEndNow } from '../../src/audit/turn-end.js';
+import { atTurnEnd, claimTurnEndCarrier, runTurnEndNow, setCarrierSource } from '../../src/audit/turn-end.js';
 
 const nextTurn = () => new Promise((r) => setImmediate(r));
 
@@ -43,4 +43,27 @@ test('an exception in one piece of end-of-turn work does not drop the others; it
   atTurnEnd(() => seen.push('after'));
   assert.throws(() => runTurnEndNow(), /boom/);
   assert.deepEqual(seen, ['after']);
+});
+
+test('one write carries the scheduled work: one already in flight when the source arms it, else the first write after', async (t) => {
+  if (process.env['PGSEAL_TURN_HOOK'] === '0') return t.skip('PGSEAL_TURN_HOOK=0');
+  let offered = 0;
+  setCarrierSource(() => {
+    offered++;
+    return offered === 1; // the first time a write in flight is armed; later there is none
+  });
+  let ran = 0;
+  atTurnEnd(() => ran++);
+  assert.equal(offered, 1);
+  assert.equal(claimTurnEndCarrier(), false, 'the write in flight carries it: no other is asked');
+  runTurnEndNow(); // that write's completion
+  assert.equal(ran, 1);
+  atTurnEnd(() => ran++);
+  atTurnEnd(() => ran++); // the same pending turn-end: the source is not asked again
+  assert.equal(offered, 2);
+  assert.equal(claimTurnEndCarrier(), true, 'no write in flight: the next write is asked');
+  assert.equal(claimTurnEndCarrier(), false, 'only one');
+  await new Promise((r) => setImmediate(r)); // its completion may never come: the immediate still runs the work
+  assert.equal(ran, 3);
+  setCarrierSource(() => false);
 });

@@ -8,6 +8,7 @@ import { test, type TestContext } from 'node:test';
 import tls from 'node:tls';
 import { initCa, issueServerCertificate } from '../../src/pki/index.js';
 import { relayLeg, relayLegKind, relayLegStats } from '../../src/proxy/relay-leg.js';
+import { atTurnEnd } from '../../src/audit/turn-end.js';
 import { tempDir } from '../pki/helpers.js';
 
 // The relay's sockets over real loopback TLS. The handle leg drives Node's native TLS handle
@@ -187,6 +188,24 @@ test('request and response: the next write finds the last one finished, so its c
   leg.end();
   await received.ended;
   assert.ok(received.bytes().equals(Buffer.concat(burst)));
+});
+
+test('end-of-turn work scheduled after a write in flight runs in that write\'s completion, before JavaScript immediates', async (t) => {
+  if (relayLegKind !== 'handle' || process.env['PGSEAL_TURN_HOOK'] === '0') return t.skip('needs the handle relay and the turn-end hook');
+  const { server, peer } = await tlsPair(t);
+  const leg = relayLeg(server);
+  leg.start(() => {}, () => {});
+  await new Promise((r) => setTimeout(r, 20)); // the leg's first write waits for the socket's own
+  const received = collect(peer);
+  const order: string[] = [];
+  leg.write(Buffer.from('query')); // no completion callback: nothing waits for it yet
+  setImmediate(() => order.push('immediate'));
+  atTurnEnd(() => order.push('work')); // the write still in flight is asked to carry it
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(order, ['work', 'immediate']);
+  leg.end();
+  await received.ended;
+  assert.equal(received.bytes().toString(), 'query');
 });
 
 test('a socket that closed before the relay started is reported closed, not waited on forever', async (t) => {
