@@ -13,6 +13,7 @@ import { resolveSettings, type SealedLogOptions, type StoreSettings } from './st
 import { LineBuffer } from './line-buffer.js';
 import { encodeRecord, MAX_LINE_BYTES, type LogRecord } from './record.js';
 import { appendRecordBytes } from './record-bytes.js';
+import { recordLineAtLeast } from './record-size.js';
 import { SegmentFile, auditError, fsyncDir, segmentName } from './segment.js';
 import { GroupCommit, type CommitCallback } from './store-commit.js';
 import { atTurnEnd } from './turn-end.js';
@@ -197,15 +198,16 @@ export class SealedLog implements AuditSink {
   #push(record: LogRecord, atMicros = this.#o.clock.nowMicros()): void {
     if (this.#closed) throw closedError();
     const seq = this.#nextSeq;
+    // The log could not be reopened with a line over MAX_LINE_BYTES (log-recovery.ts), so such a
+    // record is refused: for a query that means the query is not forwarded (fail closed). A line
+    // that is too long by its text alone is refused before it is built.
+    const atLeast = recordLineAtLeast(record);
+    if (atLeast > MAX_LINE_BYTES) throw tooLarge(record, `at least ${atLeast}`);
     if (!appendRecordBytes(this.#pending, seq, atMicros, record)) this.#pending.push(encodeRecord(seq, atMicros, record));
     if (this.#pending.lastLineBytes > MAX_LINE_BYTES) {
-      // The log could not be reopened with such a line (log-recovery.ts), so the record is
-      // refused: for a query that means the query is not forwarded (fail closed).
       const bytes = this.#pending.lastLineBytes;
       this.#pending.dropLast();
-      const what = record.type === 'query' ? 'query record' : `${record.type} record`;
-      const outcome = record.type === 'query' ? ', so the query was not forwarded' : '';
-      throw new PgsealError('audit_record_too_large', `audit record too large: a ${what} of ${bytes} bytes exceeds the audit log's ${MAX_LINE_BYTES >> 20} MiB line limit${outcome}`);
+      throw tooLarge(record, String(bytes));
     }
     this.#nextSeq = seq + 1;
   }
@@ -347,6 +349,12 @@ export function segmentFileForTest(log: SealedLog): SegmentFile {
 
 /** Records no commit waits for (results, session ends) stay in memory at most 2 × LAZY_WRITE_MS. */
 const LAZY_WRITE_MS = 1;
+
+function tooLarge(record: LogRecord, bytes: string): PgsealError {
+  const what = record.type === 'query' ? 'query record' : `${record.type} record`;
+  const outcome = record.type === 'query' ? ', so the query was not forwarded' : '';
+  return new PgsealError('audit_record_too_large', `audit record too large: a ${what} of ${bytes} bytes exceeds the audit log's ${MAX_LINE_BYTES >> 20} MiB line limit${outcome}`);
+}
 
 function closedError(): PgsealError {
   return new PgsealError('audit_error', 'audit log is closed');

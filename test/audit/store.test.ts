@@ -250,6 +250,12 @@ test('a record longer than the 16 MiB line limit is refused with 54000 and leave
   // 3 MiB of control characters escape to 18 MiB of \u00XX in the line.
   const huge = { type: 'query', session: 's1', query: 2, protocol: 'simple', sql: '\u0001'.repeat(3 << 20) } as AuditEvent;
   assert.throws(() => log.append(huge), (err: PgsealError) => err.code === 'audit_record_too_large' && sqlstateOf(err) === '54000' && /16 MiB/.test(err.message));
+  // Bind values that escape past the limit are refused from their text alone, before the line
+  // (here about 24 MB) is built.
+  const value = '\u0001'.repeat(200_000);
+  const params = Array.from({ length: 20 }, () => ({ format: 'text' as const, value }));
+  const manyParams = { type: 'query', session: 's1', query: 2, protocol: 'extended', sql: 'SELECT $1', statement: '', portal: '', params } as AuditEvent;
+  assert.throws(() => log.append(manyParams), (err: PgsealError) => err.code === 'audit_record_too_large' && /at least 2\d{7} bytes/.test(err.message));
   log.append(queryEvent(3));
   // Just under the limit is still recorded.
   const fits = { type: 'query', session: 's1', query: 4, protocol: 'simple', sql: 'x'.repeat(MAX_LINE_BYTES - 200) } as AuditEvent;
