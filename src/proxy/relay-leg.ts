@@ -312,13 +312,9 @@ class HandleLeg implements RelayLeg {
   // True once the write in flight has finished. A write whose completion is not reported is
   // asked (see above); if it is still in flight, its completion is reported after all.
   private settle(): boolean {
-    const req = this.req;
-    if (req === null) return !this.writing;
+    if (this.req === null) return !this.writing;
+    if (this.reportCompletion()) return false;
     this.req = null;
-    if (req.getAsyncId() !== -1) {
-      req.oncomplete = onWriteComplete;
-      return false;
-    }
     // Finished unreported. Its status is lost; a failed connection shows on the next write or read.
     this.writing = false;
     this.inFlight = 0;
