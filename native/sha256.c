@@ -118,11 +118,14 @@ static napi_value AppendLeaves(napi_env env, napi_callback_info info) {
   return result;
 }
 
+napi_status tls_record_init(napi_env env, napi_value exports); // tls-record.c
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   if (napi_create_function(env, "sha256", NAPI_AUTO_LENGTH, Sha256, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "sha256", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "appendLeaves", NAPI_AUTO_LENGTH, AppendLeaves, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "appendLeaves", fn) != napi_ok) return NULL;
+  if (tls_record_init(env, exports) != napi_ok) return NULL;
   return exports;
 }

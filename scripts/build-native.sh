@@ -23,4 +23,4 @@ fi
 mkdir -p "$(dirname "$out")"
 # libc is named although nothing of it is used: linters (lintian, rpmlint) expect a shared object to
 # declare its dependencies.
-"$cc" -O2 -fPIC -shared -Wall -Wextra -Werror -Wno-deprecated-declarations -I"$inc" "$here/native/sha256.c" -o "$out" -Wl,-z,relro,-z,now -Wl,--no-as-needed -lc
+"$cc" -O2 -fPIC -shared -Wall -Wextra -Werror -Wno-deprecated-declarations -I"$inc" "$here/native/sha256.c" "$here/native/tls-record.c" -o "$out" -Wl,-z,relro,-z,now -Wl,--no-as-needed -lc

@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type net from 'node:net';
 import { claimTurnEndCarrier, runTurnEndNow, setCarrierSource } from '../audit/turn-end.js';
+import type { RecordCodec } from './tls-offload.js';
 
 /**
  * RelayLeg is one side of a relayed session: chunks in, chunks out, backpressure, close.
@@ -29,17 +30,29 @@ const READ_BUFFER_BYTES = 16 * 1024;
 /** StreamLeg relays through the socket's public Readable/Writable interface. */
 class StreamLeg implements RelayLeg {
   private paused = false;
-  constructor(private readonly socket: Duplex) {}
+  constructor(
+    private readonly socket: Duplex,
+    private readonly codec: RecordCodec | undefined,
+  ) {}
   start(onData: (chunk: Buffer) => void, onClosed: (how: 'end' | 'error' | 'close') => void): void {
     if (this.socket.destroyed) return void process.nextTick(onClosed, 'close'); // its 'close' has been and gone
-    this.socket.on('data', onData);
+    const codec = this.codec;
+    if (codec === undefined) this.socket.on('data', onData);
+    else {
+      this.socket.on('data', (chunk: Buffer) => {
+        const plain = openOrFail(codec, chunk);
+        if (plain === 'error') return void this.socket.destroy(new Error('TLS record error'));
+        if (plain.length > 0) onData(plain);
+        if (codec.closed) this.socket.emit('end');
+      });
+    }
     this.socket.on('end', () => onClosed('end'));
     this.socket.on('error', () => onClosed('error'));
     this.socket.on('close', () => onClosed('close'));
     if (!this.paused) this.socket.resume(); // a pause from before start holds
   }
   write(chunk: Buffer): boolean {
-    return this.socket.write(chunk);
+    return this.socket.write(this.codec ? this.codec.seal(chunk) : chunk);
   }
   onDrain(cb: () => void): void {
     this.socket.once('drain', cb);
@@ -53,11 +66,21 @@ class StreamLeg implements RelayLeg {
     this.socket.resume();
   }
   end(last?: Buffer): void {
-    if (last) this.socket.end(last);
-    else this.socket.end();
+    if (last) this.write(last);
+    if (this.codec) this.socket.write(this.codec.closeNotify());
+    this.socket.end();
   }
   destroy(): void {
     this.socket.destroy();
+  }
+}
+
+/** openOrFail unprotects a chunk of records: its data, or 'error' for a bad record. */
+function openOrFail(codec: RecordCodec, chunk: Buffer): Buffer | 'error' {
+  try {
+    return codec.open(chunk);
+  } catch {
+    return 'error';
   }
 }
 
@@ -199,6 +222,7 @@ class HandleLeg implements RelayLeg {
   constructor(
     private readonly socket: net.Socket,
     private readonly handle: StreamHandle,
+    private readonly codec: RecordCodec | undefined,
   ) {
     // An empty write through the Writable completes after every write queued before it.
     socket.write(Buffer.alloc(0), (err) => {
@@ -216,7 +240,11 @@ class HandleLeg implements RelayLeg {
     this.socket.on('close', () => this.fail('close'));
     // Bytes the Readable already holds come first.
     this.socket.pause();
-    for (let chunk: Buffer | null; (chunk = this.socket.read() as Buffer | null) !== null; ) onData(chunk);
+    const codec = this.codec;
+    for (let chunk: Buffer | null; this.closed === null && (chunk = this.socket.read() as Buffer | null) !== null; ) {
+      if (codec === undefined) onData(chunk);
+      else this.deliver(openOrFail(codec, chunk), onData);
+    }
     if (this.closed !== null) return;
     // socket.read() may have restarted the handle (net.Socket._read); a pause from before start holds.
     if (this.paused && this.handle.reading) {
@@ -232,7 +260,9 @@ class HandleLeg implements RelayLeg {
     this.handle.useUserBuffer(readBuffer);
     this.handle.onread = () => {
       const n = state![binding!.kReadBytesOrError]!;
-      if (n > 0) {
+      if (n > 0 && codec !== undefined) {
+        this.deliver(openOrFail(codec, readBuffer.subarray(0, n)), onData); // the codec copies what it opens
+      } else if (n > 0) {
         const chunk = Buffer.allocUnsafe(n);
         readBuffer.copy(chunk, 0, 0, n);
         onData(chunk);
@@ -240,6 +270,13 @@ class HandleLeg implements RelayLeg {
       return undefined;
     };
     this.readStart();
+  }
+
+  // What a codec opened: data for the relay, the end of the stream (close_notify), or a record error.
+  private deliver(plain: Buffer | 'error', onData: (chunk: Buffer) => void): void {
+    if (plain === 'error') return this.fail('error');
+    if (plain.length > 0) onData(plain);
+    if (this.codec!.closed) this.fail('end');
   }
 
   private readStart(): void {
@@ -257,6 +294,7 @@ class HandleLeg implements RelayLeg {
   write(chunk: Buffer): boolean {
     if (this.ending || this.closed !== null) return true;
     if (chunk.length === 0) return this.queuedBytes + this.inFlight < HIGH_WATER; // an empty write would still occupy the handle
+    if (this.codec !== undefined) chunk = this.codec.seal(chunk);
     this.queue.push(chunk);
     this.queuedBytes += chunk.length;
     this.flush();
@@ -363,6 +401,11 @@ class HandleLeg implements RelayLeg {
   end(last?: Buffer): void {
     if (this.ending || this.closed !== null) return;
     if (last) this.write(last);
+    if (this.codec !== undefined) {
+      const alert = this.codec.closeNotify(); // already a record: queued as it is
+      this.queue.push(alert);
+      this.queuedBytes += alert.length;
+    }
     this.ending = true;
     this.flush();
   }
@@ -375,11 +418,15 @@ class HandleLeg implements RelayLeg {
   }
 }
 
-/** relayLeg wraps a socket for the relay, over its native handle where that is possible. */
-export function relayLeg(socket: Duplex): RelayLeg {
+/**
+ * relayLeg wraps a socket for the relay, over its native handle where that is possible. With a
+ * codec, the socket carries TLS records that pgseal's own record layer opens and seals
+ * (tls-offload.ts): the relay still sees and writes plaintext.
+ */
+export function relayLeg(socket: Duplex, codec?: RecordCodec): RelayLeg {
   if (binding) {
     const handle = usableHandle(socket);
-    if (handle) return new HandleLeg(socket as net.Socket, handle);
+    if (handle) return new HandleLeg(socket as net.Socket, handle, codec);
   }
-  return new StreamLeg(socket);
+  return new StreamLeg(socket, codec);
 }

@@ -5,6 +5,7 @@ import { collectTable, MessageFramer, encodeErrorResponse, SQLSTATE } from '../p
 import { clientErrorResponse } from './client-errors.js';
 import type { QueryTracker } from './query-tracker.js';
 import { relayLeg } from './relay-leg.js';
+import type { RecordCodec } from './tls-offload.js';
 
 /** RelayTotals counts the bytes each side sent. */
 export type RelayTotals = { fromClient: number; fromServer: number };
@@ -28,10 +29,11 @@ export function relay(
   maxMessageBytes: number,
   totals: RelayTotals,
   onInternalError: (err: unknown) => void,
+  codecs: { client?: RecordCodec | undefined; server?: RecordCodec | undefined } = {},
 ): Promise<string> {
   return new Promise((resolve) => {
-    const client = relayLeg(clientSocket);
-    const server = relayLeg(serverSocket);
+    const client = relayLeg(clientSocket, codecs.client);
+    const server = relayLeg(serverSocket, codecs.server);
     let done = false;
     const finish = (reason: string, toClient?: Buffer) => {
       if (done) return;

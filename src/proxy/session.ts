@@ -20,6 +20,7 @@ import type { PacketReader } from './packet-reader.js';
 import type { Policy } from './policy.js';
 import { QueryTracker } from './query-tracker.js';
 import { relay, type RelayTotals } from './relay.js';
+import { offloadTls, type Offloaded } from './tls-offload.js';
 import type { SessionContext } from './session-context.js';
 import { connectUpstream, type ClientCertificatePem, type ConnectedUpstream } from './upstream-connect.js';
 import { UpstreamError } from './upstream-errors.js';
@@ -171,9 +172,17 @@ async function relayUntilClosed(client: Client, up: ConnectedUpstream, s: Logged
     client.socket.write(Buffer.concat([...auth, encodeAuthenticationOk(), ...s.greeting, encodeBackendKeyData(key.pid, key.secretKey), s.readyForQuery]));
     const pending = { fromClient: client.reader.detach(), fromServer: up.reader.detach() };
     client.relaying = true;
-    reason = await relay(client.socket, up.socket, pending, tracker, ctx.sink, policy.settings.maxMessageBytes, totals, (err) =>
+    const [toClient, toServer] = await Promise.all([offload(client.socket, 'server'), offload(up.socket, 'client')]);
+    if (toClient) {
+      client.socket = toClient.socket;
+      pending.fromClient = Buffer.concat([pending.fromClient, toClient.pending]);
+    }
+    if (toServer) pending.fromServer = Buffer.concat([pending.fromServer, toServer.pending]);
+    log.debug({ client: toClient !== null, upstream: toServer !== null }, 'TLS records carried by pgseal\'s record layer');
+    const codecs = { client: toClient?.codec, server: toServer?.codec };
+    reason = await relay(client.socket, toServer?.socket ?? up.socket, pending, tracker, ctx.sink, policy.settings.maxMessageBytes, totals, (err) =>
       log.error({ err }, 'internal error while relaying'),
-    );
+    codecs);
   } finally {
     ctx.cancels.release(key.pid);
     // The session is over either way: a log that refuses these records (closed at shutdown, or
@@ -199,6 +208,11 @@ async function relayUntilClosed(client: Client, up: ConnectedUpstream, s: Logged
     }
     log.info({ reason, queries: tracker.queries, errors: tracker.errors }, 'session ended');
   }
+}
+
+/** offload moves a TLS connection to pgseal's record layer for the relay, when it can (tls-offload.ts). */
+function offload(socket: net.Socket | tls.TLSSocket, role: 'server' | 'client'): Promise<Offloaded | null> {
+  return socket instanceof tls.TLSSocket ? offloadTls(socket, role) : Promise.resolve(null);
 }
 
 async function handleCancel(pid: number, secretKey: Buffer, from: ClientAddress, ctx: SessionContext, policy: Policy, log: Logger): Promise<void> {

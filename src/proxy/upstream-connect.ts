@@ -2,6 +2,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { encodeSSLRequest } from '../protocol/index.js';
 import { PacketReader } from './packet-reader.js';
+import { RecordTap, registerTap, tapFor } from './tls-offload.js';
 import { UpstreamError } from './upstream-errors.js';
 
 /** UpstreamTarget is where and how pgseal reaches PostgreSQL. */
@@ -73,8 +74,9 @@ function openTcp(t: UpstreamTarget): Promise<net.Socket> {
 function startTls(raw: net.Socket, t: UpstreamTarget, deadline: number, clientCert?: ClientCertificatePem): Promise<tls.TLSSocket> {
   const verify = t.tlsMode === 'verify-ca' || t.tlsMode === 'verify-full';
   return new Promise((resolve, reject) => {
+    const carrier = tapFor(raw);
     const s = tls.connect({
-      socket: raw,
+      socket: carrier,
       servername: net.isIP(t.serverName) ? undefined : t.serverName,
       ca: t.ca,
       rejectUnauthorized: verify,
@@ -83,6 +85,10 @@ function startTls(raw: net.Socket, t: UpstreamTarget, deadline: number, clientCe
       ...(clientCert ?? {}),
       checkServerIdentity: t.tlsMode === 'verify-full' ? (_host, cert) => tls.checkServerIdentity(t.serverName, cert) : () => undefined,
     });
+    if (carrier instanceof RecordTap) {
+      s.on('keylog', (line: Buffer) => carrier.keylog(line)); // for tls-offload.ts
+      registerTap(s, carrier);
+    }
     const timer = setTimeout(() => {
       s.destroy();
       reject(new UpstreamError('upstream_tls', `timeout in TLS handshake with upstream ${t.host}:${t.port}`));

@@ -1,0 +1,292 @@
+// The TLS 1.3 record layer (RFC 8446 §5) for a session whose handshake Node's TLS stack has
+// finished: src/proxy/tls-offload.ts takes the traffic keys and record sequence numbers from it
+// and relays application data through these two calls over the plain TCP handle, which spares
+// the TLS wrapper's per-read and per-write machinery (about 6 µs a transaction on two legs).
+// Only record protection moves here: the handshake, certificates, and everything before the
+// relay stay with OpenSSL through Node. Post-handshake messages other than NewSessionTicket
+// (which carries nothing this side needs) end the session: KeyUpdate is not implemented.
+//
+// As in sha256.c, the OpenSSL symbols are resolved from the node binary at load time.
+#include <node_api.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TAG 16
+#define HEADER 5
+#define MAX_PLAIN 16384                  // 2^14 bytes of content per record
+#define MAX_CIPHER (MAX_PLAIN + 256)     // RFC 8446 §5.2: TLSCiphertext.length limit
+#define CT_ALERT 21
+#define CT_HANDSHAKE 22
+#define CT_APPLICATION_DATA 23
+
+typedef struct {
+  EVP_CIPHER_CTX *ctx;
+  uint8_t iv[12];
+  uint64_t seq;
+  int encrypt;
+  int eof;                       // close_notify received, or a record failed: nothing more is read
+  uint32_t id;                   // slot in `slots`
+  size_t pending_len;            // an incomplete record carried to the next open()
+  uint8_t pending[HEADER + MAX_CIPHER];
+} record_state;
+
+// States are addressed by a slot number: a number argument costs far less to check than an
+// External, and these calls run four times a transaction. The External returned at creation
+// owns the state; its finalizer frees the slot.
+static record_state **slots;
+static uint32_t slot_count;
+
+static void state_free(record_state *s) {
+  if (s == NULL) return;
+  if (s->id < slot_count && slots[s->id] == s) slots[s->id] = NULL;
+  if (s->ctx != NULL) EVP_CIPHER_CTX_free(s->ctx);
+  OPENSSL_cleanse(s, sizeof *s);
+  free(s);
+}
+
+static void finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  state_free(data);
+}
+
+static int take_slot(record_state *s) {
+  for (uint32_t i = 0; i < slot_count; i++) {
+    if (slots[i] == NULL) {
+      slots[i] = s;
+      s->id = i;
+      return 1;
+    }
+  }
+  uint32_t n = slot_count == 0 ? 64 : slot_count * 2;
+  record_state **grown = realloc(slots, n * sizeof *grown);
+  if (grown == NULL) return 0;
+  for (uint32_t i = slot_count; i < n; i++) grown[i] = NULL;
+  slots = grown;
+  s->id = slot_count;
+  slots[slot_count] = s;
+  slot_count = n;
+  return 1;
+}
+
+static uint8_t *u8(napi_env env, napi_value v, size_t *len) {
+  napi_typedarray_type type;
+  void *data = NULL;
+  if (napi_get_typedarray_info(env, v, &type, len, &data, NULL, NULL) != napi_ok || type != napi_uint8_array) return NULL;
+  static uint8_t empty[1];
+  return *len == 0 || data == NULL ? empty : data;
+}
+
+static record_state *state_at(napi_env env, napi_value v) {
+  uint32_t id = 0;
+  if (napi_get_value_uint32(env, v, &id) != napi_ok || id >= slot_count) return NULL;
+  return slots[id];
+}
+
+static void nonce_for(const record_state *s, uint8_t nonce[12]) {
+  memcpy(nonce, s->iv, 12);
+  for (int i = 0; i < 8; i++) nonce[11 - i] ^= (uint8_t)(s->seq >> (8 * i));
+}
+
+// tlsRecordState(cipher: 1 AES-128-GCM | 2 AES-256-GCM | 3 ChaCha20-Poly1305, key, iv(12), seq, encrypt): [External, id]
+static napi_value State(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  uint32_t cipher = 0;
+  size_t key_len = 0, iv_len = 0;
+  double seq = -1;
+  bool encrypt = false;
+  uint8_t *key = argc == 5 ? u8(env, argv[1], &key_len) : NULL;
+  uint8_t *iv = argc == 5 ? u8(env, argv[2], &iv_len) : NULL;
+  if (key == NULL || iv == NULL || napi_get_value_uint32(env, argv[0], &cipher) != napi_ok || napi_get_value_double(env, argv[3], &seq) != napi_ok ||
+      napi_get_value_bool(env, argv[4], &encrypt) != napi_ok || iv_len != 12 || !(seq >= 0 && seq <= 9007199254740991.0)) {
+    napi_throw_type_error(env, NULL, "tlsRecordState(cipher, key, iv, seq, encrypt): bad arguments");
+    return NULL;
+  }
+  const EVP_CIPHER *c = cipher == 1 ? EVP_aes_128_gcm() : cipher == 2 ? EVP_aes_256_gcm() : cipher == 3 ? EVP_chacha20_poly1305() : NULL;
+  size_t want = cipher == 1 ? 16 : 32;
+  if (c == NULL || key_len != want) {
+    napi_throw_type_error(env, NULL, "tlsRecordState: unknown cipher or wrong key length");
+    return NULL;
+  }
+  record_state *s = calloc(1, sizeof *s);
+  if (s != NULL) s->id = UINT32_MAX;
+  if (s == NULL || (s->ctx = EVP_CIPHER_CTX_new()) == NULL || EVP_CipherInit_ex(s->ctx, c, NULL, key, NULL, encrypt ? 1 : 0) != 1 || !take_slot(s)) {
+    state_free(s);
+    napi_throw_error(env, NULL, "tlsRecordState: cipher initialisation failed");
+    return NULL;
+  }
+  memcpy(s->iv, iv, 12);
+  s->seq = (uint64_t)seq;
+  s->encrypt = encrypt;
+  napi_value result, external, id;
+  if (napi_create_external(env, s, finalize, NULL, &external) != napi_ok) {
+    state_free(s);
+    return NULL;
+  }
+  if (napi_create_array_with_length(env, 2, &result) != napi_ok || napi_create_uint32(env, s->id, &id) != napi_ok ||
+      napi_set_element(env, result, 0, external) != napi_ok || napi_set_element(env, result, 1, id) != napi_ok) return NULL;
+  return result;
+}
+
+// tlsRecordSeal(id, data, out, contentType): bytes written to out — data as records of at most
+// 2^14 bytes each; out must hold data.length + 22 bytes per record.
+static napi_value Seal(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  size_t len = 0, cap = 0;
+  uint32_t type = 0;
+  record_state *s = argc == 4 ? state_at(env, argv[0]) : NULL;
+  uint8_t *data = argc == 4 ? u8(env, argv[1], &len) : NULL;
+  uint8_t *o = argc == 4 ? u8(env, argv[2], &cap) : NULL;
+  size_t records = len == 0 ? 1 : (len + MAX_PLAIN - 1) / MAX_PLAIN;
+  size_t total = len + records * (HEADER + 1 + TAG);
+  if (s == NULL || !s->encrypt || data == NULL || o == NULL || cap < total || napi_get_value_uint32(env, argv[3], &type) != napi_ok || type > 255) {
+    napi_throw_type_error(env, NULL, "tlsRecordSeal(id, data, out, contentType): bad arguments");
+    return NULL;
+  }
+  size_t off = 0;
+  for (size_t r = 0; r < records; r++) {
+    size_t n = len - off < MAX_PLAIN ? len - off : MAX_PLAIN;
+    size_t clen = n + 1 + TAG;
+    o[0] = CT_APPLICATION_DATA;
+    o[1] = 3;
+    o[2] = 3;
+    o[3] = (uint8_t)(clen >> 8);
+    o[4] = (uint8_t)clen;
+    uint8_t nonce[12];
+    nonce_for(s, nonce);
+    int outl = 0, fl = 0;
+    uint8_t inner_type = (uint8_t)type;
+    if (EVP_EncryptInit_ex(s->ctx, NULL, NULL, NULL, nonce) != 1 || EVP_EncryptUpdate(s->ctx, NULL, &outl, o, HEADER) != 1 ||
+        EVP_EncryptUpdate(s->ctx, o + HEADER, &outl, data + off, (int)n) != 1 ||
+        EVP_EncryptUpdate(s->ctx, o + HEADER + n, &outl, &inner_type, 1) != 1 || EVP_EncryptFinal_ex(s->ctx, o + HEADER + n + 1, &fl) != 1 ||
+        EVP_CIPHER_CTX_ctrl(s->ctx, EVP_CTRL_AEAD_GET_TAG, TAG, o + HEADER + n + 1) != 1) {
+      napi_throw_error(env, "ERR_TLS_RECORD", "TLS record encryption failed");
+      return NULL;
+    }
+    s->seq++;
+    off += n;
+    o += HEADER + clen;
+  }
+  napi_value result;
+  napi_create_uint32(env, (uint32_t)total, &result);
+  return result;
+}
+
+// Opens one whole record h (header included) into out; returns its application data length,
+// 0 for a record without any (a ticket, close_notify: s->eof), or -1 with *err.
+static long open_record(record_state *s, const uint8_t *h, size_t clen, uint8_t *out, const char **err) {
+  size_t n = clen - TAG;
+  uint8_t nonce[12];
+  nonce_for(s, nonce);
+  int outl = 0, fl = 0;
+  if (EVP_DecryptInit_ex(s->ctx, NULL, NULL, NULL, nonce) != 1 || EVP_DecryptUpdate(s->ctx, NULL, &outl, h, HEADER) != 1 ||
+      EVP_DecryptUpdate(s->ctx, out, &outl, h + HEADER, (int)n) != 1 ||
+      EVP_CIPHER_CTX_ctrl(s->ctx, EVP_CTRL_AEAD_SET_TAG, TAG, (void *)(h + HEADER + n)) != 1 || EVP_DecryptFinal_ex(s->ctx, out + outl, &fl) != 1) {
+    return *err = "TLS bad record MAC", -1;
+  }
+  s->seq++;
+  while (n > 0 && out[n - 1] == 0) n--; // TLSInnerPlaintext padding
+  if (n == 0) return *err = "TLS record without a content type", -1;
+  uint8_t type = out[--n];
+  if (type == CT_APPLICATION_DATA) return (long)n;
+  if (type == CT_ALERT) {
+    if (n != 2) return *err = "malformed TLS alert", -1;
+    if (out[1] != 0) return *err = "TLS alert received", -1;
+    s->eof = 1; // close_notify
+    return 0;
+  }
+  if (type == CT_HANDSHAKE) {
+    // NewSessionTicket (4) carries nothing a relay needs; anything else, KeyUpdate (24) included, is refused.
+    for (size_t m = 0; m < n;) {
+      if (out[m] != 4) return *err = "unsupported post-handshake TLS message", -1;
+      if (n - m < 4) break;
+      m += 4 + (((size_t)out[m + 1] << 16) | ((size_t)out[m + 2] << 8) | out[m + 3]);
+    }
+    return 0;
+  }
+  return *err = "unexpected TLS content type", -1;
+}
+
+static int check_header(const uint8_t *h, size_t *clen, const char **err) {
+  *clen = ((size_t)h[3] << 8) | h[4];
+  if (h[0] != CT_APPLICATION_DATA || h[1] != 3 || h[2] != 3) return *err = "unexpected TLS record", 0;
+  if (*clen > MAX_CIPHER || *clen < TAG + 1) return *err = "TLS record overflow", 0;
+  return 1;
+}
+
+// tlsRecordOpen(id, chunk, out): n — the application data of every whole record received so far
+// written to out (which must hold chunk.length + 16640 bytes), n bytes; -(n + 1) when
+// close_notify followed them. An incomplete record waits for the next chunk. Throws (code
+// ERR_TLS_RECORD) on a record that fails authentication or breaks the protocol.
+static napi_value Open(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  size_t len = 0, cap = 0;
+  record_state *s = argc == 3 ? state_at(env, argv[0]) : NULL;
+  uint8_t *in = argc == 3 ? u8(env, argv[1], &len) : NULL;
+  uint8_t *out = argc == 3 ? u8(env, argv[2], &cap) : NULL;
+  if (s == NULL || s->encrypt || in == NULL || out == NULL || cap < len + HEADER + MAX_CIPHER) {
+    napi_throw_type_error(env, NULL, "tlsRecordOpen(id, chunk, out): bad arguments");
+    return NULL;
+  }
+  const char *err = NULL;
+  size_t produced = 0, off = 0;
+  // First complete the record carried from the last chunk.
+  while (!s->eof && s->pending_len > 0 && off < len) {
+    size_t need = HEADER;
+    size_t clen = 0;
+    if (s->pending_len >= HEADER) {
+      if (!check_header(s->pending, &clen, &err)) break;
+      need = HEADER + clen;
+    }
+    size_t take = need - s->pending_len < len - off ? need - s->pending_len : len - off;
+    memcpy(s->pending + s->pending_len, in + off, take);
+    s->pending_len += take;
+    off += take;
+    if (s->pending_len < need || need == HEADER) continue;
+    long n = open_record(s, s->pending, clen, out + produced, &err);
+    if (n < 0) break;
+    produced += (size_t)n;
+    s->pending_len = 0;
+  }
+  while (err == NULL && !s->eof && s->pending_len == 0 && len - off >= HEADER) {
+    size_t clen = 0;
+    if (!check_header(in + off, &clen, &err)) break;
+    if (len - off < HEADER + clen) break;
+    long n = open_record(s, in + off, clen, out + produced, &err);
+    if (n < 0) break;
+    produced += (size_t)n;
+    off += HEADER + clen;
+  }
+  if (err == NULL && !s->eof && off < len) {
+    memcpy(s->pending + s->pending_len, in + off, len - off); // less than a record (or its header) is left
+    s->pending_len += len - off;
+  }
+  if (err != NULL) {
+    s->eof = 1;
+    napi_throw_error(env, "ERR_TLS_RECORD", err);
+    return NULL;
+  }
+  napi_value result;
+  napi_create_double(env, s->eof ? -(double)produced - 1 : (double)produced, &result);
+  return result;
+}
+
+napi_status tls_record_init(napi_env env, napi_value exports) {
+  napi_value fn;
+  napi_status st;
+  if ((st = napi_create_function(env, "tlsRecordState", NAPI_AUTO_LENGTH, State, NULL, &fn)) != napi_ok) return st;
+  if ((st = napi_set_named_property(env, exports, "tlsRecordState", fn)) != napi_ok) return st;
+  if ((st = napi_create_function(env, "tlsRecordSeal", NAPI_AUTO_LENGTH, Seal, NULL, &fn)) != napi_ok) return st;
+  if ((st = napi_set_named_property(env, exports, "tlsRecordSeal", fn)) != napi_ok) return st;
+  if ((st = napi_create_function(env, "tlsRecordOpen", NAPI_AUTO_LENGTH, Open, NULL, &fn)) != napi_ok) return st;
+  return napi_set_named_property(env, exports, "tlsRecordOpen", fn);
+}
