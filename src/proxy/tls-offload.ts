@@ -64,7 +64,9 @@ const CT_ALERT = 21;
 const CT_APPLICATION_DATA = 23;
 const HEADER = 5;
 const MAX_RECORD = HEADER + 16384 + 256;
-const MAX_TRACKED_RECORDS = 256;
+// Records kept per direction until the hand-over: the handshake and login take a dozen or so.
+const MAX_TRACKED_RECORDS = 64;
+const MAX_TRACKED_BYTES = 256 * 1024;
 const CLOSE_NOTIFY = Buffer.from([1, 0]);
 
 type Suite = { cipher: number; hash: 'sha256' | 'sha384'; keyBytes: number };
@@ -80,12 +82,15 @@ class RecordCounter {
   #position = 0; // stream offset of #partial's first byte
   /** encrypted records in order with the stream offset where each ends, until there are too many */
   readonly records: Array<{ end: number; bytes: Buffer }> = [];
+  #trackedBytes = 0;
   overflow = false;
   broken = false;
+  /** passThrough: the connection stays with TLS, so nothing is counted or kept any more */
+  passThrough = false;
 
   /** feed takes the next bytes of the stream and returns how many of them complete whole records. */
   feed(chunk: Buffer): number {
-    if (this.broken) return chunk.length;
+    if (this.broken || this.passThrough) return chunk.length;
     const buf = this.#partial.length > 0 ? Buffer.concat([this.#partial, chunk]) : chunk;
     let off = 0;
     while (buf.length - off >= HEADER) {
@@ -97,9 +102,14 @@ class RecordCounter {
         return chunk.length;
       }
       if (buf.length - off < HEADER + len) break;
-      if (type === CT_APPLICATION_DATA) {
-        if (this.records.length < MAX_TRACKED_RECORDS) this.records.push({ end: this.#position + off + HEADER + len, bytes: Buffer.from(buf.subarray(off, off + HEADER + len)) });
-        else this.overflow = true;
+      if (type === CT_APPLICATION_DATA && !this.overflow) {
+        this.#trackedBytes += HEADER + len;
+        if (this.records.length < MAX_TRACKED_RECORDS && this.#trackedBytes <= MAX_TRACKED_BYTES) {
+          this.records.push({ end: this.#position + off + HEADER + len, bytes: Buffer.from(buf.subarray(off, off + HEADER + len)) });
+        } else {
+          this.overflow = true; // too much before the relay: this connection stays with TLS
+          this.records.length = 0;
+        }
       }
       off += HEADER + len;
     }
@@ -112,6 +122,15 @@ class RecordCounter {
   /** pendingBytes is the incomplete record at the end of what was fed. */
   get pendingBytes(): Buffer {
     return this.#partial;
+  }
+
+  /** stop ends counting: what is kept is dropped, and any incomplete record is returned to be passed on. */
+  stop(): Buffer {
+    const partial = this.#partial;
+    this.passThrough = true;
+    this.records.length = 0;
+    this.#partial = Buffer.alloc(0);
+    return partial;
   }
 }
 
@@ -147,7 +166,7 @@ export class RecordTap extends Duplex {
     // Complete records only: at hand-over, TLS must not hold half a record.
     const before = this.inbound.pendingBytes;
     const whole = this.inbound.feed(chunk);
-    if (this.inbound.broken) this.#forward(before.length > 0 ? Buffer.concat([before, chunk]) : chunk);
+    if (this.inbound.broken || this.inbound.passThrough) this.#forward(before.length > 0 ? Buffer.concat([before, chunk]) : chunk);
     else if (whole > 0) this.#forward(before.length > 0 ? Buffer.concat([before, chunk.subarray(0, whole)]) : chunk.subarray(0, whole));
   }
 
@@ -210,8 +229,14 @@ export class RecordTap extends Duplex {
     this.raw.pause();
   }
 
-  /** thaw undoes freeze when the connection stays with TLS. */
-  thaw(): void {
+  /** stayWithTls undoes freeze for a connection that stays with TLS, and stops counting its records. */
+  stayWithTls(): void {
+    this.outbound.stop();
+    const partial = this.inbound.stop();
+    this.#pushed = [];
+    if (partial.length > 0) this.#forward(partial);
+    for (const s of this.secrets.values()) s.fill(0);
+    this.secrets.clear();
     this.#frozen = false;
     this.raw.resume();
   }
@@ -348,38 +373,42 @@ export type Offloaded = { socket: net.Socket; codec: RecordCodec; pending: Buffe
 export async function offloadTls(secure: tls.TLSSocket, role: 'server' | 'client'): Promise<Offloaded | null> {
   const tap = taps.get(secure);
   if (addon === null || tap === undefined) return null;
+  const decline = (): null => {
+    tap.stayWithTls();
+    tlsOffloadStats.declined++;
+    return null;
+  };
   const suite = secure.getProtocol() === 'TLSv1.3' ? SUITES[secure.getCipher()?.standardName ?? ''] : undefined;
   const clientSecret = tap.secrets.get('CLIENT_TRAFFIC_SECRET_0');
   const serverSecret = tap.secrets.get('SERVER_TRAFFIC_SECRET_0');
-  if (suite === undefined || clientSecret === undefined || serverSecret === undefined || tap.inbound.broken || tap.outbound.broken || secure.destroyed) {
-    tlsOffloadStats.declined++;
-    return null;
-  }
+  if (suite === undefined || clientSecret === undefined || serverSecret === undefined || tap.inbound.broken || tap.outbound.broken || secure.destroyed) return decline();
   tap.freeze();
   // Every write TLS was given is on the TCP socket once an empty write behind it completes.
   await new Promise<void>((resolve) => secure.write(Buffer.alloc(0), () => resolve()));
-  if (secure.destroyed) {
-    tlsOffloadStats.declined++;
-    return null;
-  }
+  if (secure.destroyed) return decline();
   const plaintext: Buffer[] = [];
   for (let chunk: Buffer | null; (chunk = secure.read() as Buffer | null) !== null; ) plaintext.push(chunk);
   const rx = trafficKeys(suite, role === 'server' ? clientSecret : serverSecret);
   const tx = trafficKeys(suite, role === 'server' ? serverSecret : clientSecret);
   const rxSeq = applicationRecords(addon, suite, rx, tap.inbound, tap.consumed);
   const txSeq = applicationRecords(addon, suite, tx, tap.outbound, Number.MAX_SAFE_INTEGER);
-  if (rxSeq === null || txSeq === null || tap.outbound.pendingBytes.length > 0) {
-    for (const chunk of plaintext.reverse()) secure.unshift(chunk);
-    tap.thaw();
-    tlsOffloadStats.declined++;
-    return null; // TLS keeps the connection; the tap goes on passing bytes
+  let codec: NativeRecordCodec | null = null;
+  try {
+    if (rxSeq !== null && txSeq !== null && tap.outbound.pendingBytes.length === 0) codec = new NativeRecordCodec(addon, suite, rx, rxSeq, tx, txSeq);
+  } catch {
+    codec = null; // the native state could not be created: TLS keeps the connection
   }
+  for (const k of [rx.key, rx.iv, tx.key, tx.iv]) k.fill(0);
+  if (codec === null) {
+    for (const chunk of plaintext.reverse()) secure.unshift(chunk);
+    return decline();
+  }
+  // Records TLS never took go back to the TCP socket's buffer, ahead of anything unread, for the
+  // relay to open (a bad one then ends the session there).
   const untaken = tap.untaken();
   tap.detach();
   secure.destroy();
-  const codec = new NativeRecordCodec(addon, suite, rx, rxSeq, tx, txSeq);
-  for (const k of [rx.key, rx.iv, tx.key, tx.iv]) k.fill(0);
-  if (untaken.length > 0) plaintext.push(codec.open(untaken));
+  if (untaken.length > 0) tap.raw.unshift(untaken);
   tlsOffloadStats.offloaded++;
   return { socket: tap.raw, codec, pending: Buffer.concat(plaintext) };
 }
