@@ -1,15 +1,16 @@
 // The TLS 1.3 record layer (RFC 8446 §5) for a session whose handshake Node's TLS stack has
-// finished: src/proxy/tls-offload.ts takes the traffic keys and record sequence numbers from it
-// and relays application data through these two calls over the plain TCP handle, which spares
+// finished: src/proxy/tls-offload.ts takes the traffic secrets and record sequence numbers from
+// it and relays application data through these calls over the plain TCP handle, which spares
 // the TLS wrapper's per-read and per-write machinery (about 6 µs a transaction on two legs).
 // Only record protection moves here: the handshake, certificates, and everything before the
 // relay stay with OpenSSL through Node. Post-handshake messages other than NewSessionTicket
-// (which carries nothing this side needs) end the session: KeyUpdate is not implemented.
+// (which carries nothing this side needs) and KeyUpdate (implemented) end the session.
 //
 // As in sha256.c, the OpenSSL symbols are resolved from the node binary at load time.
 #include <node_api.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,11 +23,18 @@
 #define CT_HANDSHAKE 22
 #define CT_APPLICATION_DATA 23
 
+#define KEY_UPDATE_RECORD (HEADER + 5 + 1 + TAG) // a KeyUpdate message in a record of its own
+
 typedef struct {
   EVP_CIPHER_CTX *ctx;
+  const EVP_MD *md;
+  size_t hash_len, key_len;
+  uint8_t secret[48];            // the current traffic secret, for KeyUpdate (RFC 8446 §7.2)
   uint8_t iv[12];
   uint64_t seq;
   int encrypt;
+  int send_key_update;           // sealer: 1 + request_update of a KeyUpdate to send before the next data
+  uint32_t partner;              // opener: the sealer of the same connection, which answers a KeyUpdate request
   int eof;                       // close_notify received, or a record failed: nothing more is read
   uint32_t id;                   // slot in `slots`
   size_t pending_len;            // an incomplete record carried to the next open()
@@ -86,43 +94,96 @@ static record_state *state_at(napi_env env, napi_value v) {
   return slots[id];
 }
 
+// HKDF-Expand-Label(secret, label, "", len) of RFC 8446 §7.1; len is at most the hash length,
+// so one HMAC block is enough.
+static int expand_label(const record_state *s, const char *label, uint8_t *out, size_t len) {
+  uint8_t info[2 + 1 + 6 + 16 + 1 + 1];
+  size_t label_len = strlen(label);
+  if (label_len > 16 || len > s->hash_len) return 0;
+  size_t n = 0;
+  info[n++] = (uint8_t)(len >> 8);
+  info[n++] = (uint8_t)len;
+  info[n++] = (uint8_t)(6 + label_len);
+  memcpy(info + n, "tls13 ", 6);
+  n += 6;
+  memcpy(info + n, label, label_len);
+  n += label_len;
+  info[n++] = 0; // empty context
+  info[n++] = 1; // HKDF-Expand block counter
+  uint8_t block[EVP_MAX_MD_SIZE];
+  unsigned int block_len = 0;
+  if (HMAC(s->md, s->secret, (int)s->hash_len, info, n, block, &block_len) == NULL || block_len != s->hash_len) return 0;
+  memcpy(out, block, len);
+  OPENSSL_cleanse(block, sizeof block);
+  return 1;
+}
+
+// Derives the key and IV of the current secret into the cipher context.
+static int set_keys(record_state *s) {
+  uint8_t key[32];
+  int ok = expand_label(s, "key", key, s->key_len) && expand_label(s, "iv", s->iv, 12) &&
+           EVP_CipherInit_ex(s->ctx, NULL, NULL, key, NULL, s->encrypt ? 1 : 0) == 1;
+  OPENSSL_cleanse(key, sizeof key);
+  return ok;
+}
+
+// KeyUpdate: the next traffic secret, its keys, and sequence numbers from 0 (RFC 8446 §7.2).
+static int next_generation(record_state *s) {
+  uint8_t next[48];
+  if (!expand_label(s, "traffic upd", next, s->hash_len)) return 0;
+  memcpy(s->secret, next, s->hash_len);
+  OPENSSL_cleanse(next, sizeof next);
+  s->seq = 0;
+  return set_keys(s);
+}
+
 static void nonce_for(const record_state *s, uint8_t nonce[12]) {
   memcpy(nonce, s->iv, 12);
   for (int i = 0; i < 8; i++) nonce[11 - i] ^= (uint8_t)(s->seq >> (8 * i));
 }
 
-// tlsRecordState(cipher: 1 AES-128-GCM | 2 AES-256-GCM | 3 ChaCha20-Poly1305, key, iv(12), seq, encrypt): [External, id]
+// tlsRecordState(cipher: 1 AES-128-GCM/SHA-256 | 2 AES-256-GCM/SHA-384 | 3 ChaCha20-Poly1305/SHA-256,
+//   trafficSecret, seq, encrypt, partner: the sealer id for an opener, else -1): [External, id]
 static napi_value State(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
   uint32_t cipher = 0;
-  size_t key_len = 0, iv_len = 0;
+  int32_t partner = -1;
+  size_t secret_len = 0;
   double seq = -1;
   bool encrypt = false;
-  uint8_t *key = argc == 5 ? u8(env, argv[1], &key_len) : NULL;
-  uint8_t *iv = argc == 5 ? u8(env, argv[2], &iv_len) : NULL;
-  if (key == NULL || iv == NULL || napi_get_value_uint32(env, argv[0], &cipher) != napi_ok || napi_get_value_double(env, argv[3], &seq) != napi_ok ||
-      napi_get_value_bool(env, argv[4], &encrypt) != napi_ok || iv_len != 12 || !(seq >= 0 && seq <= 9007199254740991.0)) {
-    napi_throw_type_error(env, NULL, "tlsRecordState(cipher, key, iv, seq, encrypt): bad arguments");
+  uint8_t *secret = argc == 5 ? u8(env, argv[1], &secret_len) : NULL;
+  if (secret == NULL || napi_get_value_uint32(env, argv[0], &cipher) != napi_ok || napi_get_value_double(env, argv[2], &seq) != napi_ok ||
+      napi_get_value_bool(env, argv[3], &encrypt) != napi_ok || napi_get_value_int32(env, argv[4], &partner) != napi_ok ||
+      !(seq >= 0 && seq <= 9007199254740991.0)) {
+    napi_throw_type_error(env, NULL, "tlsRecordState(cipher, secret, seq, encrypt, partner): bad arguments");
     return NULL;
   }
   const EVP_CIPHER *c = cipher == 1 ? EVP_aes_128_gcm() : cipher == 2 ? EVP_aes_256_gcm() : cipher == 3 ? EVP_chacha20_poly1305() : NULL;
-  size_t want = cipher == 1 ? 16 : 32;
-  if (c == NULL || key_len != want) {
-    napi_throw_type_error(env, NULL, "tlsRecordState: unknown cipher or wrong key length");
+  const EVP_MD *md = cipher == 2 ? EVP_sha384() : EVP_sha256();
+  size_t hash_len = cipher == 2 ? 48 : 32;
+  if (c == NULL || secret_len != hash_len) {
+    napi_throw_type_error(env, NULL, "tlsRecordState: unknown cipher or wrong secret length");
     return NULL;
   }
   record_state *s = calloc(1, sizeof *s);
-  if (s != NULL) s->id = UINT32_MAX;
-  if (s == NULL || (s->ctx = EVP_CIPHER_CTX_new()) == NULL || EVP_CipherInit_ex(s->ctx, c, NULL, key, NULL, encrypt ? 1 : 0) != 1 || !take_slot(s)) {
+  if (s != NULL) {
+    s->id = UINT32_MAX;
+    s->md = md;
+    s->hash_len = hash_len;
+    s->key_len = cipher == 1 ? 16 : 32;
+    s->encrypt = encrypt;
+    s->partner = partner < 0 ? UINT32_MAX : (uint32_t)partner;
+    memcpy(s->secret, secret, hash_len);
+  }
+  if (s == NULL || (s->ctx = EVP_CIPHER_CTX_new()) == NULL || EVP_CipherInit_ex(s->ctx, c, NULL, NULL, NULL, encrypt ? 1 : 0) != 1 ||
+      !set_keys(s) || !take_slot(s)) {
     state_free(s);
     napi_throw_error(env, NULL, "tlsRecordState: cipher initialisation failed");
     return NULL;
   }
-  memcpy(s->iv, iv, 12);
   s->seq = (uint64_t)seq;
-  s->encrypt = encrypt;
   napi_value result, external, id;
   if (napi_create_external(env, s, finalize, NULL, &external) != napi_ok) {
     state_free(s);
@@ -133,8 +194,30 @@ static napi_value State(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// tlsRecordSeal(id, data, out, contentType): bytes written to out — data as records of at most
-// 2^14 bytes each; out must hold data.length + 22 bytes per record.
+// Seals one record of content type `type` from data[0..n) at o; returns 0 on failure.
+static int seal_record(record_state *s, const uint8_t *data, size_t n, uint8_t type, uint8_t *o) {
+  size_t clen = n + 1 + TAG;
+  o[0] = CT_APPLICATION_DATA;
+  o[1] = 3;
+  o[2] = 3;
+  o[3] = (uint8_t)(clen >> 8);
+  o[4] = (uint8_t)clen;
+  uint8_t nonce[12];
+  nonce_for(s, nonce);
+  int outl = 0, fl = 0;
+  if (EVP_EncryptInit_ex(s->ctx, NULL, NULL, NULL, nonce) != 1 || EVP_EncryptUpdate(s->ctx, NULL, &outl, o, HEADER) != 1 ||
+      (n > 0 && EVP_EncryptUpdate(s->ctx, o + HEADER, &outl, data, (int)n) != 1) ||
+      EVP_EncryptUpdate(s->ctx, o + HEADER + n, &outl, &type, 1) != 1 || EVP_EncryptFinal_ex(s->ctx, o + HEADER + n + 1, &fl) != 1 ||
+      EVP_CIPHER_CTX_ctrl(s->ctx, EVP_CTRL_AEAD_GET_TAG, TAG, o + HEADER + n + 1) != 1) {
+    return 0;
+  }
+  s->seq++;
+  return 1;
+}
+
+// tlsRecordSeal(id, data, out, contentType): n — data as records of at most 2^14 bytes each, n
+// bytes written to out (data.length + 22 per record); when a KeyUpdate must go first and out
+// is too small for it, nothing is written and -(bytes needed) is returned.
 static napi_value Seal(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
@@ -145,38 +228,57 @@ static napi_value Seal(napi_env env, napi_callback_info info) {
   uint8_t *data = argc == 4 ? u8(env, argv[1], &len) : NULL;
   uint8_t *o = argc == 4 ? u8(env, argv[2], &cap) : NULL;
   size_t records = len == 0 ? 1 : (len + MAX_PLAIN - 1) / MAX_PLAIN;
-  size_t total = len + records * (HEADER + 1 + TAG);
-  if (s == NULL || !s->encrypt || data == NULL || o == NULL || cap < total || napi_get_value_uint32(env, argv[3], &type) != napi_ok || type > 255) {
+  size_t total = len + records * (HEADER + 1 + TAG) + (s != NULL && s->send_key_update ? KEY_UPDATE_RECORD : 0);
+  napi_value result;
+  if (s == NULL || !s->encrypt || data == NULL || o == NULL || napi_get_value_uint32(env, argv[3], &type) != napi_ok || type > 255) {
     napi_throw_type_error(env, NULL, "tlsRecordSeal(id, data, out, contentType): bad arguments");
     return NULL;
+  }
+  if (cap < total) {
+    if (!s->send_key_update || cap < total - KEY_UPDATE_RECORD) {
+      napi_throw_type_error(env, NULL, "tlsRecordSeal: out is too small");
+      return NULL;
+    }
+    napi_create_double(env, -(double)total, &result);
+    return result;
+  }
+  if (s->send_key_update) {
+    // Our own KeyUpdate, sent before the next data under the old keys; then the new keys.
+    uint8_t msg[5] = {24, 0, 0, 1, (uint8_t)(s->send_key_update - 1)};
+    s->send_key_update = 0;
+    if (!seal_record(s, msg, sizeof msg, CT_HANDSHAKE, o) || !next_generation(s)) {
+      napi_throw_error(env, "ERR_TLS_RECORD", "TLS KeyUpdate failed");
+      return NULL;
+    }
+    o += KEY_UPDATE_RECORD;
   }
   size_t off = 0;
   for (size_t r = 0; r < records; r++) {
     size_t n = len - off < MAX_PLAIN ? len - off : MAX_PLAIN;
-    size_t clen = n + 1 + TAG;
-    o[0] = CT_APPLICATION_DATA;
-    o[1] = 3;
-    o[2] = 3;
-    o[3] = (uint8_t)(clen >> 8);
-    o[4] = (uint8_t)clen;
-    uint8_t nonce[12];
-    nonce_for(s, nonce);
-    int outl = 0, fl = 0;
-    uint8_t inner_type = (uint8_t)type;
-    if (EVP_EncryptInit_ex(s->ctx, NULL, NULL, NULL, nonce) != 1 || EVP_EncryptUpdate(s->ctx, NULL, &outl, o, HEADER) != 1 ||
-        EVP_EncryptUpdate(s->ctx, o + HEADER, &outl, data + off, (int)n) != 1 ||
-        EVP_EncryptUpdate(s->ctx, o + HEADER + n, &outl, &inner_type, 1) != 1 || EVP_EncryptFinal_ex(s->ctx, o + HEADER + n + 1, &fl) != 1 ||
-        EVP_CIPHER_CTX_ctrl(s->ctx, EVP_CTRL_AEAD_GET_TAG, TAG, o + HEADER + n + 1) != 1) {
+    if (!seal_record(s, data + off, n, (uint8_t)type, o)) {
       napi_throw_error(env, "ERR_TLS_RECORD", "TLS record encryption failed");
       return NULL;
     }
-    s->seq++;
     off += n;
-    o += HEADER + clen;
+    o += HEADER + n + 1 + TAG;
   }
-  napi_value result;
   napi_create_uint32(env, (uint32_t)total, &result);
   return result;
+}
+
+// tlsRecordRequestKeyUpdate(id): the sealer's next seal sends KeyUpdate(update_requested) first,
+// which the peer must answer with its own. (Peers almost never start one; tests do.)
+static napi_value RequestKeyUpdate(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  record_state *s = argc == 1 ? state_at(env, argv[0]) : NULL;
+  if (s == NULL || !s->encrypt) {
+    napi_throw_type_error(env, NULL, "tlsRecordRequestKeyUpdate(id): bad arguments");
+    return NULL;
+  }
+  s->send_key_update = 2;
+  return NULL;
 }
 
 // Opens one whole record h (header included) into out; returns its application data length,
@@ -203,11 +305,27 @@ static long open_record(record_state *s, const uint8_t *h, size_t clen, uint8_t 
     return 0;
   }
   if (type == CT_HANDSHAKE) {
-    // NewSessionTicket (4) carries nothing a relay needs; anything else, KeyUpdate (24) included, is refused.
+    // NewSessionTicket (4) carries nothing a relay needs. KeyUpdate (24) must end its record
+    // (RFC 8446 §5.1): the next record is under the next keys, and a request is answered by the
+    // sealer before its next data. Any other post-handshake message is refused.
     for (size_t m = 0; m < n;) {
+      if (n - m < 4) {
+        if (out[m] == 4) break; // the rest of a ticket follows in the next record
+        return *err = "malformed post-handshake TLS message", -1;
+      }
+      size_t body = ((size_t)out[m + 1] << 16) | ((size_t)out[m + 2] << 8) | out[m + 3];
+      if (out[m] == 24) {
+        if (body != 1 || m + 5 != n || out[m + 4] > 1) return *err = "malformed TLS KeyUpdate", -1;
+        if (out[m + 4] == 1) {
+          record_state *sealer = s->partner < slot_count ? slots[s->partner] : NULL;
+          if (sealer == NULL) return *err = "TLS KeyUpdate request without a sealer", -1;
+          sealer->send_key_update = 1;
+        }
+        if (!next_generation(s)) return *err = "TLS KeyUpdate failed", -1;
+        return 0;
+      }
       if (out[m] != 4) return *err = "unsupported post-handshake TLS message", -1;
-      if (n - m < 4) break;
-      m += 4 + (((size_t)out[m + 1] << 16) | ((size_t)out[m + 2] << 8) | out[m + 3]);
+      m += 4 + body;
     }
     return 0;
   }
@@ -288,5 +406,7 @@ napi_status tls_record_init(napi_env env, napi_value exports) {
   if ((st = napi_create_function(env, "tlsRecordSeal", NAPI_AUTO_LENGTH, Seal, NULL, &fn)) != napi_ok) return st;
   if ((st = napi_set_named_property(env, exports, "tlsRecordSeal", fn)) != napi_ok) return st;
   if ((st = napi_create_function(env, "tlsRecordOpen", NAPI_AUTO_LENGTH, Open, NULL, &fn)) != napi_ok) return st;
-  return napi_set_named_property(env, exports, "tlsRecordOpen", fn);
+  if ((st = napi_set_named_property(env, exports, "tlsRecordOpen", fn)) != napi_ok) return st;
+  if ((st = napi_create_function(env, "tlsRecordRequestKeyUpdate", NAPI_AUTO_LENGTH, RequestKeyUpdate, NULL, &fn)) != napi_ok) return st;
+  return napi_set_named_property(env, exports, "tlsRecordRequestKeyUpdate", fn);
 }

@@ -15,7 +15,6 @@
 // Anything unusual keeps the session on Node's TLS: TLS 1.2, an unknown cipher suite, no
 // keylog, a peer that sent something that is not a TLS record, or more records before the
 // relay than the tap keeps. PGSEAL_TLS_OFFLOAD=0 turns the offload off.
-import { createHmac } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type net from 'node:net';
 import { Duplex } from 'node:stream';
@@ -23,10 +22,12 @@ import type tls from 'node:tls';
 
 type External = object;
 type Addon = {
-  /** returns the state's owner (freed when collected) and the id the other calls take */
-  tlsRecordState(cipher: number, key: Uint8Array, iv: Uint8Array, seq: number, encrypt: boolean): [External, number];
-  /** returns the bytes written to out: data.length + 22 per record of up to 2^14 bytes */
+  /** returns the state's owner (freed when collected) and the id the other calls take; partner: an opener's sealer, or -1 */
+  tlsRecordState(cipher: number, trafficSecret: Uint8Array, seq: number, encrypt: boolean, partner: number): [External, number];
+  /** returns the bytes written to out (data.length + 22 per record of up to 2^14 bytes), or -(bytes needed) when a KeyUpdate must go first */
   tlsRecordSeal(id: number, data: Uint8Array, out: Uint8Array, contentType: number): number;
+  /** makes the sealer's next seal start with KeyUpdate(update_requested) */
+  tlsRecordRequestKeyUpdate(id: number): void;
   /** returns n bytes of application data written to out, or -(n + 1) when close_notify followed them */
   tlsRecordOpen(id: number, chunk: Uint8Array, out: Uint8Array): number;
 };
@@ -35,7 +36,8 @@ function loadAddon(): Addon | null {
   if (process.env['PGSEAL_TLS_OFFLOAD'] === '0') return null;
   try {
     const a = createRequire(import.meta.url)('../../native/pgseal_native.node') as Partial<Addon>;
-    return typeof a.tlsRecordState === 'function' && typeof a.tlsRecordSeal === 'function' && typeof a.tlsRecordOpen === 'function' ? (a as Addon) : null;
+    const complete = typeof a.tlsRecordState === 'function' && typeof a.tlsRecordSeal === 'function' && typeof a.tlsRecordOpen === 'function' && typeof a.tlsRecordRequestKeyUpdate === 'function';
+    return complete ? (a as Addon) : null;
   } catch {
     return null;
   }
@@ -58,6 +60,8 @@ export interface RecordCodec {
   seal(data: Buffer): Buffer;
   /** closeNotify returns the close_notify alert record. */
   closeNotify(): Buffer;
+  /** requestKeyUpdate makes the next write start with KeyUpdate(update_requested): new keys both ways. */
+  requestKeyUpdate(): void;
 }
 
 const CT_ALERT = 21;
@@ -69,11 +73,11 @@ const MAX_TRACKED_RECORDS = 64;
 const MAX_TRACKED_BYTES = 256 * 1024;
 const CLOSE_NOTIFY = Buffer.from([1, 0]);
 
-type Suite = { cipher: number; hash: 'sha256' | 'sha384'; keyBytes: number };
+type Suite = { cipher: number };
 const SUITES: Record<string, Suite> = {
-  TLS_AES_128_GCM_SHA256: { cipher: 1, hash: 'sha256', keyBytes: 16 },
-  TLS_AES_256_GCM_SHA384: { cipher: 2, hash: 'sha384', keyBytes: 32 },
-  TLS_CHACHA20_POLY1305_SHA256: { cipher: 3, hash: 'sha256', keyBytes: 32 },
+  TLS_AES_128_GCM_SHA256: { cipher: 1 },
+  TLS_AES_256_GCM_SHA384: { cipher: 2 },
+  TLS_CHACHA20_POLY1305_SHA256: { cipher: 3 },
 };
 
 /** RecordCounter walks one direction's byte stream as TLS records and keeps the encrypted ones (type 23). */
@@ -272,27 +276,15 @@ export function tapFor(raw: net.Socket): net.Socket | RecordTap {
   return addon ? new RecordTap(raw) : raw;
 }
 
-function hkdfExpandLabel(hash: 'sha256' | 'sha384', secret: Buffer, label: string, length: number): Buffer {
-  const full = Buffer.from(`tls13 ${label}`, 'latin1');
-  const info = Buffer.concat([Buffer.from([length >> 8, length & 0xff, full.length]), full, Buffer.from([0])]);
-  // One HMAC block suffices: every length here is at most the hash length.
-  return createHmac(hash, secret).update(info).update(Buffer.from([1])).digest().subarray(0, length);
-}
-
-type Keys = { key: Buffer; iv: Buffer };
-
-function trafficKeys(suite: Suite, secret: Buffer): Keys {
-  return { key: hkdfExpandLabel(suite.hash, secret, 'key', suite.keyBytes), iv: hkdfExpandLabel(suite.hash, secret, 'iv', 12) };
-}
-
-// The number of records protected with k: those from the first one that k opens at sequence
-// number 0 (earlier ones belong to the handshake keys), up to `until` bytes into the stream.
-function applicationRecords(a: Addon, suite: Suite, k: Keys, c: RecordCounter, until: number): number | null {
+// The number of records protected with the traffic secret: those from the first one that it
+// opens at sequence number 0 (earlier ones belong to the handshake keys), up to `until` bytes
+// into the stream.
+function applicationRecords(a: Addon, suite: Suite, secret: Buffer, c: RecordCounter, until: number): number | null {
   if (c.broken || c.overflow) return null;
   const records = c.records.filter((r) => r.end <= until);
   for (let i = 0; i < records.length; i++) {
     const record = records[i]!.bytes;
-    const [owner, id] = a.tlsRecordState(suite.cipher, k.key, k.iv, 0, false);
+    const [owner, id] = a.tlsRecordState(suite.cipher, secret, 0, false, -1);
     try {
       a.tlsRecordOpen(id, record, Buffer.allocUnsafe(record.length + MAX_RECORD));
       void owner; // held until here: its collection frees the state
@@ -317,13 +309,13 @@ class NativeRecordCodec implements RecordCodec {
   constructor(
     private readonly a: Addon,
     suite: Suite,
-    rx: Keys,
+    rx: Buffer,
     rxSeq: number,
-    tx: Keys,
+    tx: Buffer,
     txSeq: number,
   ) {
-    const [o, oid] = a.tlsRecordState(suite.cipher, rx.key, rx.iv, rxSeq, false);
-    const [w, wid] = a.tlsRecordState(suite.cipher, tx.key, tx.iv, txSeq, true);
+    const [w, wid] = a.tlsRecordState(suite.cipher, tx, txSeq, true, -1);
+    const [o, oid] = a.tlsRecordState(suite.cipher, rx, rxSeq, false, wid);
     this.#owners = [o, w];
     this.#opener = oid;
     this.#sealer = wid;
@@ -352,8 +344,16 @@ class NativeRecordCodec implements RecordCodec {
   #sealAs(data: Buffer, type: number): Buffer {
     const records = Math.max(1, Math.ceil(data.length / 16384));
     const out = Buffer.allocUnsafe(data.length + records * (HEADER + 1 + 16));
-    this.a.tlsRecordSeal(this.#sealer, data, out, type);
-    return out;
+    const n = this.a.tlsRecordSeal(this.#sealer, data, out, type);
+    if (n >= 0) return out;
+    const withKeyUpdate = Buffer.allocUnsafe(-n); // our KeyUpdate goes first (a peer asked for it)
+    this.a.tlsRecordSeal(this.#sealer, data, withKeyUpdate, type);
+    return withKeyUpdate;
+  }
+
+  /** requestKeyUpdate makes the next write start with KeyUpdate(update_requested): new keys both ways. */
+  requestKeyUpdate(): void {
+    this.a.tlsRecordRequestKeyUpdate(this.#sealer);
   }
 
   /** owners keeps the native states alive as long as the codec. */
@@ -388,8 +388,8 @@ export async function offloadTls(secure: tls.TLSSocket, role: 'server' | 'client
   if (secure.destroyed) return decline();
   const plaintext: Buffer[] = [];
   for (let chunk: Buffer | null; (chunk = secure.read() as Buffer | null) !== null; ) plaintext.push(chunk);
-  const rx = trafficKeys(suite, role === 'server' ? clientSecret : serverSecret);
-  const tx = trafficKeys(suite, role === 'server' ? serverSecret : clientSecret);
+  const rx = role === 'server' ? clientSecret : serverSecret;
+  const tx = role === 'server' ? serverSecret : clientSecret;
   const rxSeq = applicationRecords(addon, suite, rx, tap.inbound, tap.consumed);
   const txSeq = applicationRecords(addon, suite, tx, tap.outbound, Number.MAX_SAFE_INTEGER);
   let codec: NativeRecordCodec | null = null;
@@ -398,7 +398,6 @@ export async function offloadTls(secure: tls.TLSSocket, role: 'server' | 'client
   } catch {
     codec = null; // the native state could not be created: TLS keeps the connection
   }
-  for (const k of [rx.key, rx.iv, tx.key, tx.iv]) k.fill(0);
   if (codec === null) {
     for (const chunk of plaintext.reverse()) secure.unshift(chunk);
     return decline();

@@ -156,3 +156,35 @@ test('a TLS 1.2 connection stays on Node\'s TLS and keeps working', { skip: !tls
   p.client.write('still here');
   assert.equal(String((await got)[0]), 'still here');
 });
+
+test('KeyUpdate: pgseal asks for new keys, OpenSSL answers with its own, and data keeps flowing both ways', { skip: !tlsOffloadAvailable }, async (t) => {
+  const p = await pair(t);
+  await exchange(p);
+  const off = await offloadTls(p.client, 'client');
+  assert.ok(off);
+  const received: Buffer[] = [];
+  let closedHow: string | null = null;
+  const leg = relayLeg(off.socket, off.codec);
+  leg.start(
+    (c) => received.push(c),
+    (how) => (closedHow = how),
+  );
+  const peerGot: Buffer[] = [];
+  p.peer.on('data', (c: Buffer) => peerGot.push(c));
+  const waitFor = async (what: () => boolean) => {
+    const deadline = Date.now() + 5_000;
+    while (!what() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(what());
+  };
+  for (let round = 0; round < 3; round++) {
+    off.codec.requestKeyUpdate(); // KeyUpdate(update_requested) goes out before this round's data
+    leg.write(Buffer.from(`ping ${round}`));
+    await waitFor(() => Buffer.concat(peerGot).toString().endsWith(`ping ${round}`));
+    p.peer.write(`pong ${round}`); // OpenSSL sends its own KeyUpdate first, under its old keys
+    await waitFor(() => Buffer.concat(received).toString().endsWith(`pong ${round}`));
+  }
+  assert.equal(Buffer.concat(peerGot).toString(), 'ping 0ping 1ping 2');
+  assert.equal(Buffer.concat(received).toString(), 'pong 0pong 1pong 2');
+  assert.equal(closedHow, null, 'the connection is still open');
+  leg.destroy();
+});
