@@ -9,7 +9,7 @@ import { loadConfig, splitHostPort, type Config } from '../../config/index.js';
 import { PgsealError } from '../../errors.js';
 import { sha256Backend } from '../../audit/sha256.js';
 import { createLogger } from '../../log.js';
-import { ProxyServer, relayLegKind } from '../../proxy/index.js';
+import { ProxyServer, relayLegKind, tlsOffloadAvailable } from '../../proxy/index.js';
 
 /** register adds `pgseal serve --config FILE`. */
 export function register(program: Command): void {
@@ -68,7 +68,7 @@ export function register(program: Command): void {
         const adminPort = await admin.listen(a.host, a.port);
         log.info({ admin: `${a.host}:${adminPort}` }, 'metrics on /metrics, health on /healthz');
       }
-      log.info({ listen: `${splitHostPort(config.listen).host}:${port}`, upstream: config.upstream.address, audit: config.audit.dir, sha256: sha256Backend, relay: relayLegKind }, 'pgseal listening');
+      log.info({ listen: `${splitHostPort(config.listen).host}:${port}`, upstream: config.upstream.address, audit: config.audit.dir, sha256: sha256Backend, relay: relayLegKind, tls_records: tlsOffloadAvailable ? 'pgseal' : 'node' }, 'pgseal listening');
       await done;
     });
 }
