@@ -152,9 +152,21 @@ test('a TLS 1.2 connection stays on Node\'s TLS and keeps working', { skip: !tls
   const declined = tlsOffloadStats.declined;
   assert.equal(await offloadTls(p.client, 'client'), null);
   assert.equal(tlsOffloadStats.declined, declined + 1);
+  // The relay then drives the TLS socket over the tap, as it did before the offload existed.
+  const received: Buffer[] = [];
+  const leg = relayLeg(p.client);
+  leg.start(
+    (c) => received.push(c),
+    () => {},
+  );
   const got = once(p.peer, 'data');
-  p.client.write('still here');
+  leg.write(Buffer.from('still here'));
   assert.equal(String((await got)[0]), 'still here');
+  p.peer.write('and back');
+  const deadline = Date.now() + 5_000;
+  while (Buffer.concat(received).toString() !== 'and back' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(Buffer.concat(received).toString(), 'and back');
+  leg.destroy();
 });
 
 test('KeyUpdate: pgseal asks for new keys, OpenSSL answers with its own, and data keeps flowing both ways', { skip: !tlsOffloadAvailable }, async (t) => {
