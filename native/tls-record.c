@@ -35,10 +35,15 @@ typedef struct {
   int encrypt;
   int send_key_update;           // sealer: 1 + request_update of a KeyUpdate to send before the next data
   uint32_t partner;              // opener: the sealer of the same connection, which answers a KeyUpdate request
-  int eof;                       // close_notify received, or a record failed: nothing more is read
+  int eof;                       // close_notify received: nothing more is read
+  int failed;                    // a record failed: every later open() throws
+  uint32_t generation;           // KeyUpdates applied
   uint32_t id;                   // slot in `slots`
+  size_t hs_skip;                // bytes of a NewSessionTicket that continue in the next record
+  uint8_t hs_head[4];            // a handshake message header split across records
+  size_t hs_head_len;
   size_t pending_len;            // an incomplete record carried to the next open()
-  uint8_t pending[HEADER + MAX_CIPHER];
+  uint8_t *pending;              // HEADER + MAX_CIPHER bytes, allocated at the first incomplete record
 } record_state;
 
 // States are addressed by a slot number: a number argument costs far less to check than an
@@ -51,6 +56,10 @@ static void state_free(record_state *s) {
   if (s == NULL) return;
   if (s->id < slot_count && slots[s->id] == s) slots[s->id] = NULL;
   if (s->ctx != NULL) EVP_CIPHER_CTX_free(s->ctx);
+  if (s->pending != NULL) {
+    OPENSSL_cleanse(s->pending, HEADER + MAX_CIPHER);
+    free(s->pending);
+  }
   OPENSSL_cleanse(s, sizeof *s);
   free(s);
 }
@@ -134,6 +143,7 @@ static int next_generation(record_state *s) {
   memcpy(s->secret, next, s->hash_len);
   OPENSSL_cleanse(next, sizeof next);
   s->seq = 0;
+  s->generation++;
   return set_keys(s);
 }
 
@@ -196,6 +206,7 @@ static napi_value State(napi_env env, napi_callback_info info) {
 
 // Seals one record of content type `type` from data[0..n) at o; returns 0 on failure.
 static int seal_record(record_state *s, const uint8_t *data, size_t n, uint8_t type, uint8_t *o) {
+  if (s->seq == UINT64_MAX) return 0; // RFC 8446 §5.3: never wrap
   size_t clen = n + 1 + TAG;
   o[0] = CT_APPLICATION_DATA;
   o[1] = 3;
@@ -212,6 +223,8 @@ static int seal_record(record_state *s, const uint8_t *data, size_t n, uint8_t t
     return 0;
   }
   s->seq++;
+  // RFC 8446 §5.5: AES-GCM keys are good for about 2^24.5 records; change ours well before.
+  if (s->seq >= ((uint64_t)1 << 24) && s->send_key_update == 0) s->send_key_update = 1;
   return 1;
 }
 
@@ -266,6 +279,21 @@ static napi_value Seal(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// tlsRecordGeneration(id): the number of KeyUpdates the state has applied.
+static napi_value Generation(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  record_state *s = argc == 1 ? state_at(env, argv[0]) : NULL;
+  if (s == NULL) {
+    napi_throw_type_error(env, NULL, "tlsRecordGeneration(id): bad arguments");
+    return NULL;
+  }
+  napi_value result;
+  napi_create_uint32(env, s->generation, &result);
+  return result;
+}
+
 // tlsRecordRequestKeyUpdate(id): the sealer's next seal sends KeyUpdate(update_requested) first,
 // which the peer must answer with its own. (Peers almost never start one; tests do.)
 static napi_value RequestKeyUpdate(napi_env env, napi_callback_info info) {
@@ -293,10 +321,14 @@ static long open_record(record_state *s, const uint8_t *h, size_t clen, uint8_t 
       EVP_CIPHER_CTX_ctrl(s->ctx, EVP_CTRL_AEAD_SET_TAG, TAG, (void *)(h + HEADER + n)) != 1 || EVP_DecryptFinal_ex(s->ctx, out + outl, &fl) != 1) {
     return *err = "TLS bad record MAC", -1;
   }
+  if (s->seq == UINT64_MAX) return *err = "TLS sequence number exhausted", -1;
   s->seq++;
+  if (n > MAX_PLAIN + 1) return *err = "TLS record overflow", -1; // RFC 8446 §5.2: TLSInnerPlaintext ≤ 2^14 + 1
   while (n > 0 && out[n - 1] == 0) n--; // TLSInnerPlaintext padding
   if (n == 0) return *err = "TLS record without a content type", -1;
   uint8_t type = out[--n];
+  int in_message = s->hs_skip > 0 || s->hs_head_len > 0;
+  if (type != CT_HANDSHAKE && in_message) return *err = "TLS handshake message interrupted", -1; // RFC 8446 §5.1
   if (type == CT_APPLICATION_DATA) return (long)n;
   if (type == CT_ALERT) {
     if (n != 2) return *err = "malformed TLS alert", -1;
@@ -304,32 +336,40 @@ static long open_record(record_state *s, const uint8_t *h, size_t clen, uint8_t 
     s->eof = 1; // close_notify
     return 0;
   }
-  if (type == CT_HANDSHAKE) {
-    // NewSessionTicket (4) carries nothing a relay needs. KeyUpdate (24) must end its record
-    // (RFC 8446 §5.1): the next record is under the next keys, and a request is answered by the
-    // sealer before its next data. Any other post-handshake message is refused.
-    for (size_t m = 0; m < n;) {
-      if (n - m < 4) {
-        if (out[m] == 4) break; // the rest of a ticket follows in the next record
-        return *err = "malformed post-handshake TLS message", -1;
-      }
-      size_t body = ((size_t)out[m + 1] << 16) | ((size_t)out[m + 2] << 8) | out[m + 3];
-      if (out[m] == 24) {
-        if (body != 1 || m + 5 != n || out[m + 4] > 1) return *err = "malformed TLS KeyUpdate", -1;
-        if (out[m + 4] == 1) {
-          record_state *sealer = s->partner < slot_count ? slots[s->partner] : NULL;
-          if (sealer == NULL) return *err = "TLS KeyUpdate request without a sealer", -1;
-          sealer->send_key_update = 1;
-        }
-        if (!next_generation(s)) return *err = "TLS KeyUpdate failed", -1;
-        return 0;
-      }
-      if (out[m] != 4) return *err = "unsupported post-handshake TLS message", -1;
-      m += 4 + body;
+  if (type != CT_HANDSHAKE) return *err = "unexpected TLS content type", -1;
+  if (n == 0) return *err = "empty TLS handshake record", -1;
+  // Post-handshake messages, possibly split across records: NewSessionTicket (4) is skipped,
+  // whatever its length. KeyUpdate (24) must arrive whole and end its record (RFC 8446 §5.1):
+  // the next record is under the next keys, and a request is answered by the sealer before its
+  // next data. Any other message is refused.
+  size_t m = 0;
+  while (m < n) {
+    if (s->hs_skip > 0) {
+      size_t k = s->hs_skip < n - m ? s->hs_skip : n - m;
+      m += k;
+      s->hs_skip -= k;
+      continue;
     }
-    return 0;
+    int split_header = s->hs_head_len > 0;
+    while (s->hs_head_len < 4 && m < n) s->hs_head[s->hs_head_len++] = out[m++];
+    if (s->hs_head_len < 4) break; // the header continues in the next record
+    s->hs_head_len = 0;
+    uint8_t msg = s->hs_head[0];
+    size_t body = ((size_t)s->hs_head[1] << 16) | ((size_t)s->hs_head[2] << 8) | s->hs_head[3];
+    if (msg == 24) {
+      if (split_header || body != 1 || m + 1 != n || out[m] > 1) return *err = "malformed TLS KeyUpdate", -1;
+      if (out[m] == 1) {
+        record_state *sealer = s->partner < slot_count ? slots[s->partner] : NULL;
+        if (sealer == NULL) return *err = "TLS KeyUpdate request without a sealer", -1;
+        if (sealer->send_key_update == 0) sealer->send_key_update = 1; // a request of our own (2) updates too
+      }
+      if (!next_generation(s)) return *err = "TLS KeyUpdate failed", -1;
+      return 0;
+    }
+    if (msg != 4) return *err = "unsupported post-handshake TLS message", -1;
+    s->hs_skip = body;
   }
-  return *err = "unexpected TLS content type", -1;
+  return 0;
 }
 
 static int check_header(const uint8_t *h, size_t *clen, const char **err) {
@@ -353,6 +393,10 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   uint8_t *out = argc == 3 ? u8(env, argv[2], &cap) : NULL;
   if (s == NULL || s->encrypt || in == NULL || out == NULL || cap < len + HEADER + MAX_CIPHER) {
     napi_throw_type_error(env, NULL, "tlsRecordOpen(id, chunk, out): bad arguments");
+    return NULL;
+  }
+  if (s->failed) {
+    napi_throw_error(env, "ERR_TLS_RECORD", "TLS connection failed earlier");
     return NULL;
   }
   const char *err = NULL;
@@ -385,11 +429,15 @@ static napi_value Open(napi_env env, napi_callback_info info) {
     off += HEADER + clen;
   }
   if (err == NULL && !s->eof && off < len) {
-    memcpy(s->pending + s->pending_len, in + off, len - off); // less than a record (or its header) is left
-    s->pending_len += len - off;
+    if (s->pending == NULL && (s->pending = malloc(HEADER + MAX_CIPHER)) == NULL) {
+      err = "out of memory";
+    } else {
+      memcpy(s->pending + s->pending_len, in + off, len - off); // less than a record (or its header) is left
+      s->pending_len += len - off;
+    }
   }
   if (err != NULL) {
-    s->eof = 1;
+    s->failed = 1;
     napi_throw_error(env, "ERR_TLS_RECORD", err);
     return NULL;
   }
@@ -407,6 +455,8 @@ napi_status tls_record_init(napi_env env, napi_value exports) {
   if ((st = napi_set_named_property(env, exports, "tlsRecordSeal", fn)) != napi_ok) return st;
   if ((st = napi_create_function(env, "tlsRecordOpen", NAPI_AUTO_LENGTH, Open, NULL, &fn)) != napi_ok) return st;
   if ((st = napi_set_named_property(env, exports, "tlsRecordOpen", fn)) != napi_ok) return st;
+  if ((st = napi_create_function(env, "tlsRecordGeneration", NAPI_AUTO_LENGTH, Generation, NULL, &fn)) != napi_ok) return st;
+  if ((st = napi_set_named_property(env, exports, "tlsRecordGeneration", fn)) != napi_ok) return st;
   if ((st = napi_create_function(env, "tlsRecordRequestKeyUpdate", NAPI_AUTO_LENGTH, RequestKeyUpdate, NULL, &fn)) != napi_ok) return st;
   return napi_set_named_property(env, exports, "tlsRecordRequestKeyUpdate", fn);
 }

@@ -39,12 +39,16 @@ class StreamLeg implements RelayLeg {
     const codec = this.codec;
     if (codec === undefined) this.socket.on('data', onData);
     else {
-      this.socket.on('data', (chunk: Buffer) => {
+      const onChunk = (chunk: Buffer) => {
         const plain = openOrFail(codec, chunk);
         if (plain === 'error') return void this.socket.destroy(new Error('TLS record error'));
         if (plain.length > 0) onData(plain);
-        if (codec.closed) this.socket.emit('end');
-      });
+        if (codec.closed) {
+          this.socket.off('data', onChunk); // close_notify: nothing after it counts
+          this.socket.emit('end');
+        }
+      };
+      this.socket.on('data', onChunk);
     }
     this.socket.on('end', () => onClosed('end'));
     this.socket.on('error', () => onClosed('error'));

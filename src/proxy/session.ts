@@ -172,7 +172,10 @@ async function relayUntilClosed(client: Client, up: ConnectedUpstream, s: Logged
     client.socket.write(Buffer.concat([...auth, encodeAuthenticationOk(), ...s.greeting, encodeBackendKeyData(key.pid, key.secretKey), s.readyForQuery]));
     const pending = { fromClient: client.reader.detach(), fromServer: up.reader.detach() };
     client.relaying = true;
-    const [toClient, toServer] = await Promise.all([offload(client.socket, 'server'), offload(up.socket, 'client')]);
+    const [toClient, toServer] = await Promise.all([offload(client.socket, 'server'), offload(up.socket, 'client')]).catch((err: unknown) => {
+      up.socket.destroy(); // the client's socket is destroyed by runSession's catch
+      throw err;
+    });
     if (toClient) {
       client.socket = toClient.socket;
       pending.fromClient = Buffer.concat([pending.fromClient, toClient.pending]);

@@ -28,6 +28,8 @@ type Addon = {
   tlsRecordSeal(id: number, data: Uint8Array, out: Uint8Array, contentType: number): number;
   /** makes the sealer's next seal start with KeyUpdate(update_requested) */
   tlsRecordRequestKeyUpdate(id: number): void;
+  /** the number of KeyUpdates a state has applied */
+  tlsRecordGeneration(id: number): number;
   /** returns n bytes of application data written to out, or -(n + 1) when close_notify followed them */
   tlsRecordOpen(id: number, chunk: Uint8Array, out: Uint8Array): number;
 };
@@ -36,7 +38,7 @@ function loadAddon(): Addon | null {
   if (process.env['PGSEAL_TLS_OFFLOAD'] === '0') return null;
   try {
     const a = createRequire(import.meta.url)('../../native/pgseal_native.node') as Partial<Addon>;
-    const complete = typeof a.tlsRecordState === 'function' && typeof a.tlsRecordSeal === 'function' && typeof a.tlsRecordOpen === 'function' && typeof a.tlsRecordRequestKeyUpdate === 'function';
+    const complete = typeof a.tlsRecordState === 'function' && typeof a.tlsRecordSeal === 'function' && typeof a.tlsRecordOpen === 'function' && typeof a.tlsRecordRequestKeyUpdate === 'function' && typeof a.tlsRecordGeneration === 'function';
     return complete ? (a as Addon) : null;
   } catch {
     return null;
@@ -278,22 +280,37 @@ export function tapFor(raw: net.Socket): net.Socket | RecordTap {
 
 // The number of records protected with the traffic secret: those from the first one that it
 // opens at sequence number 0 (earlier ones belong to the handshake keys), up to `until` bytes
-// into the stream.
+// into the stream. Every later record must open in turn with the same keys: a record that does
+// not, or a KeyUpdate before the relay (the secrets would be stale), keeps the connection on
+// Node's TLS (null).
 function applicationRecords(a: Addon, suite: Suite, secret: Buffer, c: RecordCounter, until: number): number | null {
   if (c.broken || c.overflow) return null;
   const records = c.records.filter((r) => r.end <= until);
+  if (records.length === 0) return 0;
+  const out = Buffer.allocUnsafe(MAX_RECORD * 2);
   for (let i = 0; i < records.length; i++) {
-    const record = records[i]!.bytes;
     const [owner, id] = a.tlsRecordState(suite.cipher, secret, 0, false, -1);
     try {
-      a.tlsRecordOpen(id, record, Buffer.allocUnsafe(record.length + MAX_RECORD));
-      void owner; // held until here: its collection frees the state
-      return records.length - i;
+      a.tlsRecordOpen(id, records[i]!.bytes, out);
     } catch {
-      // a handshake record: keep looking
+      continue; // a handshake record: keep looking
     }
+    try {
+      for (let j = i + 1; j < records.length; j++) a.tlsRecordOpen(id, records[j]!.bytes, out);
+    } catch {
+      return null;
+    }
+    const generation = a.tlsRecordGeneration(id);
+    keepAlive(owner); // until here: its collection frees the state
+    out.fill(0);
+    return generation === 0 ? records.length - i : null;
   }
-  return records.length === 0 ? 0 : null;
+  return null;
+}
+
+/** keepAlive marks a value as used, so that it is not collected before this point. */
+function keepAlive(value: unknown): void {
+  if (value === keepAlive) throw new Error('unreachable');
 }
 
 /** NativeRecordCodec is one connection's two directions in native/tls-record.c. */
@@ -385,18 +402,18 @@ export async function offloadTls(secure: tls.TLSSocket, role: 'server' | 'client
   tap.freeze();
   // Every write TLS was given is on the TCP socket once an empty write behind it completes.
   await new Promise<void>((resolve) => secure.write(Buffer.alloc(0), () => resolve()));
-  if (secure.destroyed) return decline();
+  if (secure.destroyed || tap.raw.destroyed || tap.raw.readableEnded) return decline();
   const plaintext: Buffer[] = [];
   for (let chunk: Buffer | null; (chunk = secure.read() as Buffer | null) !== null; ) plaintext.push(chunk);
-  const rx = role === 'server' ? clientSecret : serverSecret;
-  const tx = role === 'server' ? serverSecret : clientSecret;
-  const rxSeq = applicationRecords(addon, suite, rx, tap.inbound, tap.consumed);
-  const txSeq = applicationRecords(addon, suite, tx, tap.outbound, Number.MAX_SAFE_INTEGER);
   let codec: NativeRecordCodec | null = null;
   try {
+    const rx = role === 'server' ? clientSecret : serverSecret;
+    const tx = role === 'server' ? serverSecret : clientSecret;
+    const rxSeq = applicationRecords(addon, suite, rx, tap.inbound, tap.consumed);
+    const txSeq = applicationRecords(addon, suite, tx, tap.outbound, Number.MAX_SAFE_INTEGER);
     if (rxSeq !== null && txSeq !== null && tap.outbound.pendingBytes.length === 0) codec = new NativeRecordCodec(addon, suite, rx, rxSeq, tx, txSeq);
   } catch {
-    codec = null; // the native state could not be created: TLS keeps the connection
+    codec = null; // a native state could not be made: TLS keeps the connection
   }
   if (codec === null) {
     for (const chunk of plaintext.reverse()) secure.unshift(chunk);
