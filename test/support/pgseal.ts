@@ -118,7 +118,11 @@ async function launch(dir: string, home: string, configFile: string, port: numbe
 async function readAudit(dir: string): Promise<Array<Record<string, unknown>>> {
   const out: Array<Record<string, unknown>> = [];
   for (const f of (await readdir(dir)).filter((n) => n.endsWith('.jsonl')).sort()) {
-    for (const line of (await readFile(join(dir, f), 'utf8')).split('\n')) if (line) out.push(JSON.parse(line));
+    // pgseal may be appending while this reads: what follows the last newline is a line still
+    // being written, not yet a record.
+    const lines = (await readFile(join(dir, f), 'utf8')).split('\n');
+    lines.pop();
+    for (const line of lines) if (line) out.push(JSON.parse(line));
   }
   return out;
 }
