@@ -1,7 +1,7 @@
 import type net from 'node:net';
 import tls from 'node:tls';
 import { PgsealError } from '../errors.js';
-import { RecordTap, registerTap, tapFor } from './tls-offload.js';
+import { RecordTap, registerTap, tapFor, tlsOffloadAvailable } from './tls-offload.js';
 
 type Waiter = { resolve: (s: tls.TLSSocket) => void; reject: (e: Error) => void };
 
@@ -27,11 +27,14 @@ export class TlsUpgrader {
     const server = tls.createServer({ ...options, rejectUnauthorized: false });
     server.on('secureConnection', (s: tls.TLSSocket) => this.settle(s, null));
     server.on('tlsClientError', (err: Error, s: tls.TLSSocket) => this.settle(s, err));
-    // The traffic secrets let a relayed session leave Node's TLS for pgseal's record layer (tls-offload.ts).
-    server.on('keylog', (line: Buffer, s: tls.TLSSocket) => {
-      const tap = carrierOf(s);
-      if (tap instanceof RecordTap) tap.keylog(line);
-    });
+    // The traffic secrets let a relayed session leave Node's TLS for pgseal's record layer
+    // (tls-offload.ts); without it, OpenSSL is not asked for them at all.
+    if (tlsOffloadAvailable) {
+      server.on('keylog', (line: Buffer, s: tls.TLSSocket) => {
+        const tap = carrierOf(s);
+        if (tap instanceof RecordTap) tap.keylog(line);
+      });
+    }
     return server;
   }
 
