@@ -315,7 +315,8 @@ function keepAlive(value: unknown): void {
 
 /** NativeRecordCodec is one connection's two directions in native/tls-record.c. */
 class NativeRecordCodec implements RecordCodec {
-  readonly #owners: [External, External]; // their collection frees the native states
+  /** the native states' owners: held as long as the codec, since their collection frees the states */
+  readonly owners: [External, External];
   readonly #opener: number;
   readonly #sealer: number;
   // Plaintext lands here and is copied out at its exact size; it fits a read of up to 16 KiB
@@ -333,7 +334,7 @@ class NativeRecordCodec implements RecordCodec {
   ) {
     const [w, wid] = a.tlsRecordState(suite.cipher, tx, txSeq, true, -1);
     const [o, oid] = a.tlsRecordState(suite.cipher, rx, rxSeq, false, wid);
-    this.#owners = [o, w];
+    this.owners = [o, w];
     this.#opener = oid;
     this.#sealer = wid;
   }
@@ -371,11 +372,6 @@ class NativeRecordCodec implements RecordCodec {
   /** requestKeyUpdate makes the next write start with KeyUpdate(update_requested): new keys both ways. */
   requestKeyUpdate(): void {
     this.a.tlsRecordRequestKeyUpdate(this.#sealer);
-  }
-
-  /** owners keeps the native states alive as long as the codec. */
-  get owners(): readonly External[] {
-    return this.#owners;
   }
 }
 

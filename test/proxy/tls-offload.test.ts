@@ -10,6 +10,7 @@ import { initCa, issueServerCertificate } from '../../src/pki/index.js';
 import { relayLeg } from '../../src/proxy/relay-leg.js';
 import { offloadTls, RecordTap, registerTap, tlsOffloadAvailable, tlsOffloadStats } from '../../src/proxy/tls-offload.js';
 import { tempDir } from '../pki/helpers.js';
+import { waitFor } from '../support/pgseal.js';
 
 // pgseal's record layer against OpenSSL (through Node's TLS) as the peer: after the hand-over
 // the peer must not notice anything, in either direction, for small and large writes, through
@@ -126,8 +127,7 @@ test('data the peer sent before the hand-over reaches the relay first', { skip: 
     () => {},
   );
   p.peer.write('after');
-  const deadline = Date.now() + 5_000;
-  while (Buffer.concat(received).toString() !== 'early oneearly twoafter' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  await waitFor(() => Buffer.concat(received).toString() === 'early oneearly twoafter', 5_000).catch(() => {});
   assert.equal(Buffer.concat(received).toString(), 'early oneearly twoafter');
   leg.destroy();
 });
@@ -163,8 +163,7 @@ test('a TLS 1.2 connection stays on Node\'s TLS and keeps working', { skip: !tls
   leg.write(Buffer.from('still here'));
   assert.equal(String((await got)[0]), 'still here');
   p.peer.write('and back');
-  const deadline = Date.now() + 5_000;
-  while (Buffer.concat(received).toString() !== 'and back' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  await waitFor(() => Buffer.concat(received).toString() === 'and back', 5_000).catch(() => {});
   assert.equal(Buffer.concat(received).toString(), 'and back');
   leg.destroy();
 });
@@ -183,17 +182,12 @@ test('KeyUpdate: pgseal asks for new keys, OpenSSL answers with its own, and dat
   );
   const peerGot: Buffer[] = [];
   p.peer.on('data', (c: Buffer) => peerGot.push(c));
-  const waitFor = async (what: () => boolean) => {
-    const deadline = Date.now() + 5_000;
-    while (!what() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    assert.ok(what());
-  };
   for (let round = 0; round < 3; round++) {
     off.codec.requestKeyUpdate(); // KeyUpdate(update_requested) goes out before this round's data
     leg.write(Buffer.from(`ping ${round}`));
-    await waitFor(() => Buffer.concat(peerGot).toString().endsWith(`ping ${round}`));
+    await waitFor(() => Buffer.concat(peerGot).toString().endsWith(`ping ${round}`), 5_000);
     p.peer.write(`pong ${round}`); // OpenSSL sends its own KeyUpdate first, under its old keys
-    await waitFor(() => Buffer.concat(received).toString().endsWith(`pong ${round}`));
+    await waitFor(() => Buffer.concat(received).toString().endsWith(`pong ${round}`), 5_000);
   }
   assert.equal(Buffer.concat(peerGot).toString(), 'ping 0ping 1ping 2');
   assert.equal(Buffer.concat(received).toString(), 'pong 0pong 1pong 2');
