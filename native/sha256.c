@@ -16,7 +16,7 @@ static uint8_t empty[1];
 
 // Typed-array bytes of v, or NULL when v is not a Uint8Array (Buffers are Uint8Arrays). An empty
 // array may have no data pointer at all: it gets a valid one, never read.
-static uint8_t *bytes_of(napi_env env, napi_value v, size_t *len) {
+uint8_t *bytes_of(napi_env env, napi_value v, size_t *len) {
   napi_typedarray_type type;
   void *data = NULL;
   if (napi_get_typedarray_info(env, v, &type, len, &data, NULL, NULL) != napi_ok || type != napi_uint8_array) return NULL;
@@ -24,7 +24,7 @@ static uint8_t *bytes_of(napi_env env, napi_value v, size_t *len) {
 }
 
 // SHA-256(prefix ‖ a ‖ b) into out; out may overlap a or b.
-static void hash_prefixed(uint8_t *out, uint8_t prefix, const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len) {
+void hash_prefixed(uint8_t *out, uint8_t prefix, const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len) {
   SHA256_CTX ctx;
   SHA256_Init(&ctx);
   SHA256_Update(&ctx, &prefix, 1);
@@ -119,6 +119,7 @@ static napi_value AppendLeaves(napi_env env, napi_callback_info info) {
 }
 
 napi_status tls_record_init(napi_env env, napi_value exports); // tls-record.c
+napi_status segment_append_init(napi_env env, napi_value exports); // segment-append.c
 
 NAPI_MODULE_INIT() {
   napi_value fn;
@@ -127,5 +128,6 @@ NAPI_MODULE_INIT() {
   if (napi_create_function(env, "appendLeaves", NAPI_AUTO_LENGTH, AppendLeaves, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "appendLeaves", fn) != napi_ok) return NULL;
   if (tls_record_init(env, exports) != napi_ok) return NULL;
+  if (segment_append_init(env, exports) != napi_ok) return NULL;
   return exports;
 }

@@ -53,7 +53,10 @@ export class LineSplitter {
     }
   }
 
-  /** end returns the bytes after the last '\n' (an unterminated, torn final line), or null if there are none. */
+  /**
+   * end returns the bytes after the last '\n' (an unterminated, torn final line), or null if there
+   * are none. They may end in zero bytes: space a mapped segment reserved (zeroTail measures them).
+   */
   end(): Buffer | null {
     if (this.#partBytes === 0) return null;
     const tail = Buffer.concat(this.#parts, this.#partBytes);
@@ -61,4 +64,11 @@ export class LineSplitter {
     this.#partBytes = 0;
     return tail;
   }
+}
+
+/** zeroTail returns how many bytes at the end of tail are zero: space reserved by a segment still open, or left by a crash. */
+export function zeroTail(tail: Uint8Array): number {
+  let n = tail.length;
+  while (n > 0 && tail[n - 1] === 0) n--;
+  return tail.length - n;
 }

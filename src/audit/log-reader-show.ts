@@ -5,7 +5,7 @@
 // not verify the log: `pgseal verify` does.
 import { formatTimestamp } from './clock.js';
 import type { SegmentSource } from './log-reader.js';
-import { LineSplitter, LineTooLongError } from './log-reader-lines.js';
+import { LineSplitter, LineTooLongError, zeroTail } from './log-reader-lines.js';
 import { MAX_LINE_BYTES } from './record.js';
 
 /** ShowOptions filters and formats `log show`. */
@@ -106,7 +106,8 @@ export async function showLog(
       warn(`${source.name} line ${line + 1}: line too long; rest of the segment skipped`);
       summary.unreadable += 1;
     }
-    if (splitter.end() !== null) warn(`${source.name}: unterminated final line skipped`);
+    const tail = splitter.end();
+    if (tail !== null && zeroTail(tail) < tail.length) warn(`${source.name}: unterminated final line skipped`);
   }
   flushSession(undefined);
   return summary;

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 
 import { PgsealError } from '../errors.js';
 import { MerkleFrontier, leafHash } from './merkle.js';
+import { zeroTail } from './log-reader-lines.js';
 import { MAX_LINE_BYTES } from './record.js';
 import { auditError, listSegments, parseSegmentName } from './segment.js';
 
@@ -32,7 +33,10 @@ export function recoverLog(dir: string, origin: string): RecoveredLog {
   const repairs: LogRepair[] = [];
   while (names.length > 0) {
     const name = names[names.length - 1]!;
-    const data = readSegment(dir, name);
+    const file = readSegment(dir, name);
+    // A mapped segment ends in zero-filled reserved space until it is closed (mapped-segment.ts):
+    // no record, so it is cut without a log.repair; whatever precedes it is judged as usual.
+    const data = file.subarray(0, file.length - zeroTail(file));
     const cut = data.lastIndexOf(0x0a) + 1; // everything after the last '\n' is a torn line
     if (cut === 0) {
       // Crashed between creating the file and completing its segment.start: it holds no record.
@@ -42,10 +46,8 @@ export function recoverLog(dir: string, origin: string): RecoveredLog {
       continue;
     }
     const recovered = replaySegment(name, data.subarray(0, cut), origin);
-    if (cut < data.length) {
-      truncateSegment(dir, name, cut);
-      repairs.push({ segment: name, truncated_bytes: data.length - cut, reason: 'torn final line' });
-    }
+    if (cut < file.length) truncateSegment(dir, name, cut);
+    if (cut < data.length) repairs.push({ segment: name, truncated_bytes: data.length - cut, reason: 'torn final line' });
     return { ...recovered, repairs };
   }
   return { segment: 0, frontier: new MerkleFrontier(), lastCheckpoint: -1, repairs };

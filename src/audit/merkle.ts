@@ -171,6 +171,20 @@ export class MerkleFrontier {
     return h;
   }
 
+  /** state returns the size and the subtree roots, popcount(size) × 32 bytes in one buffer (the native appender's form). */
+  state(): { size: number; hashes: Buffer } {
+    return { size: this.#size, hashes: Buffer.from(this.#slab.subarray(0, this.#count * HASH_SIZE)) };
+  }
+
+  /** load replaces this frontier with state (as state() returns it). */
+  load(state: { size: number; hashes: Uint8Array }): void {
+    const count = popCount(state.size);
+    if (!isTreeSize(state.size) || state.hashes.length !== count * HASH_SIZE) throw new MerkleError('frontier state of the wrong length');
+    this.#slab.set(state.hashes);
+    this.#size = state.size;
+    this.#count = count;
+  }
+
   /** toJSON returns the size and the subtree hashes in base64, so verification can resume from here. */
   toJSON(): FrontierJSON {
     const hashes: string[] = [];

@@ -4,6 +4,7 @@ import { closeSync, constants, fdatasync, fdatasyncSync, fsyncSync, ftruncateSyn
 import { join } from 'node:path';
 
 import { PgsealError } from '../errors.js';
+import { MappedAppender, type TreeState } from './mapped-segment.js';
 
 const SEGMENT_NAME = /^seg-([0-9]{20})\.jsonl$/;
 
@@ -48,36 +49,82 @@ export function auditError(what: string, err: unknown): PgsealError {
   return new PgsealError('audit_error', `audit log ${what} failed: ${code}`, { cause: err });
 }
 
-/** SegmentFile is one open segment: its descriptor, the bytes known to be wholly written, and its start time. */
+/**
+ * SegmentFile is one open segment: its descriptor, the bytes known to be wholly written, and its
+ * start time. Opened with the tree so far, it appends through a shared mapping and hashes on the
+ * appender's thread (mapped-segment.ts) where it can; otherwise with write(2), and the store hashes.
+ */
 export class SegmentFile {
-  /** fd is the append-only descriptor (tests may substitute a failing one). */
+  /** fd is the descriptor (tests may substitute a failing one once the segment is unmapped). */
   fd: number;
   /** bytes is the file length after the last successful write. */
   bytes = 0;
   #torn = false; // a failed write could not be rolled back yet
   #syncs = 0; // asynchronous fdatasyncs in flight
   #closing = false;
+  #mapped: MappedAppender | null;
 
   private constructor(
     readonly name: string,
     readonly startedMicros: number,
     fd: number,
+    tree: TreeState | null,
   ) {
     this.fd = fd;
+    this.#mapped = tree === null ? null : MappedAppender.open(fd, 0, tree);
   }
 
-  /** create makes a new segment file (O_EXCL: never reuses one) with mode 0600, opened for appending. */
-  static create(dir: string, name: string, startedMicros: number): SegmentFile {
-    const flags = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_EXCL;
+  /** create makes a new segment file (O_EXCL: never reuses one) with mode 0600; given the tree so far, it tries to map it. */
+  static create(dir: string, name: string, startedMicros: number, tree: TreeState | null = null): SegmentFile {
+    // Read and write: a shared writable mapping needs both.
+    const flags = constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_EXCL;
+    let fd: number;
     try {
-      return new SegmentFile(name, startedMicros, openSync(join(dir, name), flags, 0o600));
+      fd = openSync(join(dir, name), flags, 0o600);
     } catch (err) {
       throw auditError(`create ${name}`, err);
+    }
+    return new SegmentFile(name, startedMicros, fd, tree);
+  }
+
+  /** mapped is true while appends go through the mapping and the tree is hashed with them: ask tree() for it. */
+  get mapped(): boolean {
+    return this.#mapped !== null;
+  }
+
+  /** tree returns the frontier over every record appended (mapped segments only). */
+  tree(): TreeState {
+    if (this.#mapped === null) throw new Error('tree() of a segment that is not mapped');
+    return this.#mapped.tree();
+  }
+
+  /**
+   * unmap ends appending through the mapping: the file is cut to the bytes written, and later
+   * writes use write(2). Take tree() first: from here on the caller hashes.
+   */
+  unmap(): void {
+    const m = this.#mapped;
+    if (m === null) return;
+    this.#mapped = null;
+    try {
+      m.close();
+    } catch (err) {
+      this.#torn = true; // write(2) appends at the end of the file: cut the zero tail first
+      throw auditError('truncate of the reserved space', err);
     }
   }
 
   /** write appends data wholly or throws audit_error after truncating any partial write (best effort). */
   write(data: Buffer): void {
+    if (this.#mapped !== null) {
+      try {
+        this.#mapped.write(data);
+      } catch (err) {
+        throw auditError('write', err);
+      }
+      this.bytes += data.length;
+      return;
+    }
     this.#repair();
     try {
       let off = 0;
@@ -121,6 +168,11 @@ export class SegmentFile {
   close(): void {
     if (this.#closing) return;
     this.#closing = true;
+    try {
+      this.unmap();
+    } catch {
+      // the reserved space stays at the end of the file; recovery cuts a zero tail
+    }
     if (this.#syncs === 0) this.#closeNow();
   }
 

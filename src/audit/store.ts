@@ -1,6 +1,8 @@
 // SealedLog: the append-only, Merkle-sealed, checkpointed audit log of docs/audit-log-format.md.
 // Records are encoded at append, written in one write per flush, and hashed into the tree only
-// once written, so a failed write leaves the tree as it was.
+// once written, so a failed write leaves the tree as it was. Where segments are mapped
+// (mapped-segment.ts) the appender's thread hashes them, and the store's frontier is brought up
+// to date from it whenever the tree is read (#tree).
 import { mkdirSync } from 'node:fs';
 
 import { PgsealError } from '../errors.js';
@@ -31,6 +33,7 @@ export class SealedLog implements AuditSink {
   #segmentNumber: number;
   readonly #pending = new LineBuffer();
   #nextSeq: number;
+  #writtenSize: number; // records written: the tree size once hashed
   #lastCheckpoint: number; // seq of the last checkpoint record
   #unpublished: { note: string; size: number } | null = null;
   #publishedAtMicros = Number.NEGATIVE_INFINITY; // when checkpoint.latest was last replaced
@@ -51,7 +54,7 @@ export class SealedLog implements AuditSink {
   readonly #timer: NodeJS.Timeout;
 
   static {
-    segmentOf = (log) => log.#segment;
+    segmentOf = (log) => log.#unmapSegment();
   }
 
   private constructor(o: StoreSettings, signer: SignerKey) {
@@ -65,6 +68,7 @@ export class SealedLog implements AuditSink {
     const recovered = recoverLog(o.dir, o.origin);
     this.#frontier = recovered.frontier;
     this.#nextSeq = recovered.frontier.size;
+    this.#writtenSize = this.#nextSeq;
     this.#segmentNumber = recovered.segment - 1;
     this.#lastCheckpoint = recovered.lastCheckpoint;
     this.#startRun(recovered.repairs);
@@ -83,12 +87,26 @@ export class SealedLog implements AuditSink {
 
   /** size is the number of records written: the tree size. */
   get size(): number {
-    return this.#frontier.size;
+    return this.#writtenSize;
   }
 
   /** root returns the root hash of the records written so far. */
   root(): Buffer {
-    return this.#frontier.root();
+    return this.#tree().root();
+  }
+
+  // The frontier over every record written; a mapped segment's thread may not have hashed the
+  // latest ones yet, so it is asked (and hashes the rest on the spot).
+  #tree(): MerkleFrontier {
+    if (this.#segment.mapped) this.#frontier.load(this.#segment.tree());
+    return this.#frontier;
+  }
+
+  // The open segment, writing with write(2) from now on, its tree taken over by the store.
+  #unmapSegment(): SegmentFile {
+    this.#tree();
+    this.#segment.unmap();
+    return this.#segment;
   }
 
   /**
@@ -144,7 +162,10 @@ export class SealedLog implements AuditSink {
       return;
     }
     this.#commits.add(cb);
-    this.#schedule();
+    // A mapped segment takes a batch for the price of a copy, so the records go now and the
+    // query is not held to the end of the turn; write(2) costs a system call, shared by the turn.
+    if (this.#o.durability === 'os' && this.#segment.mapped) this.#tick();
+    else this.#schedule();
   }
 
   /** checkpoint writes a checkpoint record now, after every buffered record, and returns its signed note. */
@@ -170,6 +191,7 @@ export class SealedLog implements AuditSink {
       if (this.#recordsSinceCheckpoint() > 0) this.#checkpointNow(true);
       this.#writeBatch(); // a checkpoint whose write had failed is still buffered
       this.#publish(true);
+      this.#segment.unmap(); // cut the reserved space before the fsync makes the length durable
       this.#segment.fsyncSync();
       fsyncDir(this.#o.dir);
     } catch (err) {
@@ -254,7 +276,8 @@ export class SealedLog implements AuditSink {
     }
     this.#healthy = true;
     this.#writes++;
-    this.#frontier.appendLines(lines.bytes(), lines.ends, lines.count);
+    this.#writtenSize += lines.count;
+    if (!this.#segment.mapped) this.#frontier.appendLines(lines.bytes(), lines.ends, lines.count);
     lines.clear();
   }
 
@@ -270,8 +293,9 @@ export class SealedLog implements AuditSink {
   // The checkpoint record's tree_size is its own seq: it covers every record before it.
   #checkpointNow(publishNow: boolean): string {
     this.#writeBatch();
-    const size = this.#frontier.size;
-    const root = this.#frontier.root();
+    const tree = this.#tree();
+    const size = tree.size;
+    const root = tree.root();
     const note = this.#checkpointer.sign(size, root);
     this.#push({ type: 'checkpoint', tree_size: size, root: root.toString('base64'), note });
     this.#lastCheckpoint = size;
@@ -288,7 +312,7 @@ export class SealedLog implements AuditSink {
   // checkpoint, key rotation, close). Every checkpoint is still a record in the log.
   #publish(now: boolean): void {
     const p = this.#unpublished;
-    if (p === null || this.#frontier.size <= p.size) return;
+    if (p === null || this.#writtenSize <= p.size) return;
     const at = this.#o.clock.nowMicros();
     if (!now && at - this.#publishedAtMicros < this.#o.checkpointMs * 1000) return;
     this.#publishedAtMicros = at;
@@ -320,11 +344,15 @@ export class SealedLog implements AuditSink {
   #startSegment(reason: 'start' | 'rotate'): void {
     const old = this.#segment as SegmentFile | undefined;
     const durable = this.#o.durability === 'fsync';
-    if (durable && old !== undefined) this.#syncNow();
+    const tree = old === undefined ? this.#frontier : this.#tree();
+    if (old !== undefined) {
+      old.unmap(); // cut the reserved space before the fsync makes the length durable
+      if (durable) this.#syncNow();
+    }
     const seq = this.#nextSeq;
-    this.#segment = SegmentFile.create(this.#o.dir, segmentName(seq), this.#o.clock.nowMicros());
+    this.#segment = SegmentFile.create(this.#o.dir, segmentName(seq), this.#o.clock.nowMicros(), tree.state());
     this.#segmentNumber += 1;
-    const frontier = this.#frontier.toJSON().hashes;
+    const frontier = tree.toJSON().hashes;
     this.#push({ type: 'segment.start', segment: this.#segmentNumber, origin: this.#o.origin, tree_size: seq, frontier, reason });
     old?.close();
     if (durable) fsyncDir(this.#o.dir);
@@ -342,7 +370,7 @@ export class SealedLog implements AuditSink {
   }
 }
 
-/** segmentFileForTest exposes the open segment so tests can substitute a failing descriptor. */
+/** segmentFileForTest exposes the open segment, writing with write(2), so tests can substitute a failing descriptor. */
 export function segmentFileForTest(log: SealedLog): SegmentFile {
   return segmentOf(log);
 }

@@ -58,6 +58,8 @@ export interface VerifyReport {
   unsealed: number;
   /** torn is an unterminated final line at the very end of the log (a crash mid-write, repaired by the store on its next start). */
   torn?: { segment: string; bytes: number };
+  /** reserved is the zero-filled space at the end of the last segment: pgseal has it open, or stopped without closing it. */
+  reserved?: { segment: string; bytes: number };
   /** externalCheckpoint is the size of the --checkpoint note, when it was given and matched. */
   externalCheckpoint?: { size: number };
   fault?: VerifyFault;
@@ -79,6 +81,7 @@ export function formatReport(r: VerifyReport): string {
       : `${r.unsealed} unsealed record${r.unsealed === 1 ? '' : 's'} after the last checkpoint (not covered by any signature: edits there cannot be detected)`,
   );
   if (r.torn !== undefined) parts.push(`torn final line of ${r.torn.bytes} bytes in ${r.torn.segment} (crash mid-write)`);
+  if (r.reserved !== undefined) parts.push(`${r.reserved.bytes} zero bytes of reserved space end ${r.reserved.segment} (the segment is open, or pgseal stopped without closing it)`);
   return parts.join(', ');
 }
 

@@ -3,6 +3,7 @@
 // the first fault by throwing FaultSignal.
 import { isUtf8 } from 'node:buffer';
 
+import { zeroTail } from './log-reader-lines.js';
 import { newVerifyFrontier, type VerifyFrontier } from './verify-frontier.js';
 import type { VerifierKey } from './note.js';
 import { parseSegmentName } from './segment.js';
@@ -53,6 +54,7 @@ export class LogVerifier {
   #atSegmentStart = true;
   #gap: { line: number; seq: number } | null = null; // a seq ahead of the expected one, judged on the next line
   #torn: { segment: string; line: number; bytes: number } | null = null;
+  #reserved: { segment: string; line: number; bytes: number } | null = null; // a zero tail after the last whole line
   readonly #head: HeadAt = { seq: 0, type: '', next: 0 }; // reused for every line
 
   readonly #options: VerifierOptions;
@@ -80,6 +82,11 @@ export class LogVerifier {
       const t = this.#torn;
       throw this.#faultAt(t.segment, t.line, this.#nextSeq, this.#nextSeq, 'torn-line',
         t.bytes === 0 ? 'empty segment file followed by more segments' : `unterminated line of ${t.bytes} bytes (truncated) followed by more segments`);
+    }
+    if (this.#reserved !== null) {
+      // Only the last segment can still be open; an earlier one was cut to its records when it was closed.
+      const z = this.#reserved;
+      throw this.#faultAt(z.segment, z.line, this.#nextSeq, this.#nextSeq, 'torn-line', `${z.bytes} zero bytes after the last record followed by more segments`);
     }
     this.#segment = name;
     this.#line = 0;
@@ -123,7 +130,10 @@ export class LogVerifier {
   /** endSegment ends the current segment; tail is its unterminated final bytes, if any. */
   endSegment(tail: Buffer | null): void {
     if (this.#gap !== null) this.#judgeGap(undefined);
-    if (tail !== null || this.#line === 0) this.#torn = { segment: this.#segment, line: this.#line + 1, bytes: tail?.length ?? 0 };
+    const zeros = tail === null ? 0 : zeroTail(tail);
+    const text = tail === null ? 0 : tail.length - zeros;
+    if (zeros > 0 && this.#line > 0) this.#reserved = { segment: this.#segment, line: this.#line + 1, bytes: zeros };
+    if (text > 0 || this.#line === 0) this.#torn = { segment: this.#segment, line: this.#line + 1, bytes: text };
   }
 
   /** finish ends the log and returns the report (throws FaultSignal for a fault found at the end). */
@@ -138,6 +148,10 @@ export class LogVerifier {
       this.#line -= 1;
     }
     const report = this.report();
+    if (this.#strict && this.#reserved !== null) {
+      const z = this.#reserved;
+      throw this.#faultAt(z.segment, z.line, this.#nextSeq, this.#nextSeq, 'torn-line', `${z.bytes} zero bytes of reserved space after the last record: the segment was not closed (--strict)`);
+    }
     if (this.#strict && this.#torn !== null) {
       const t = this.#torn;
       throw this.#faultAt(t.segment, t.line, this.#nextSeq, this.#nextSeq, 'torn-line', `unterminated final line of ${t.bytes} bytes (--strict)`);
@@ -166,6 +180,7 @@ export class LogVerifier {
       unsealed: last === null ? this.#records : this.#nextSeq - last.seq - 1,
     };
     if (this.#torn !== null && fault === undefined) r.torn = { segment: this.#torn.segment, bytes: this.#torn.bytes };
+    if (this.#reserved !== null && fault === undefined) r.reserved = { segment: this.#reserved.segment, bytes: this.#reserved.bytes };
     if (this.#external !== undefined && this.#externalAt === -1 && fault === undefined) r.externalCheckpoint = { size: this.#external.size };
     if (fault !== undefined) r.fault = fault;
     return r;

@@ -3,6 +3,7 @@ import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 
+import { mappedSegmentsAvailable } from '../../src/audit/mapped-segment.js';
 import { rootFromLeaves } from '../../src/audit/merkle.js';
 import { generateSignerKey } from '../../src/audit/note.js';
 import { SealedLog, segmentFileForTest } from '../../src/audit/store.js';
@@ -33,9 +34,9 @@ test('a failed write throws audit_error, marks the log unhealthy and leaves tree
   for (let i = 0; i < 3; i++) log.append(queryEvent(i));
   log.flush();
   const [size, root] = [log.size, log.root()];
+  const restore = diskFull(log);
   const segment = join(dir, segmentNames(dir)[0]!);
   const length = statSync(segment).size;
-  const restore = diskFull(log);
   log.append(queryEvent(3));
   log.append(queryEvent(4));
   assert.throws(() => log.flush(), { code: 'audit_error', message: /write failed: ENOSPC/ });
@@ -100,8 +101,19 @@ test('commit with durability fsync reports a failed write to every waiting callb
   log.close();
 });
 
-test('commit with durability os answers at the end of the turn with one write for all; close answers commits still waiting for fsync', async (t) => {
+test('commit with durability os answers at once on a mapped segment, at the end of the turn with one write(2) for all otherwise; close answers commits still waiting for fsync', async (t) => {
+  const { dir: mappedDir, log: mapped } = openLog(t, 'os');
+  const mappedAnswers: Array<Error | null> = [];
+  mapped.append(queryEvent(1));
+  mapped.commit((err) => mappedAnswers.push(err));
+  if (mappedSegmentsAvailable) {
+    assert.deepEqual(mappedAnswers, [null], 'answered within the call');
+    assert.ok(readFileSync(join(mappedDir, segmentNames(mappedDir)[0]!), 'utf8').includes('"query":1,'), 'after the record was written');
+  }
+  mapped.close();
+
   const { dir: osDir, log: os } = openLog(t, 'os');
+  segmentFileForTest(os); // write(2) from here on
   const osAnswers: Array<Error | null> = [];
   os.append(queryEvent(1));
   os.commit((err) => osAnswers.push(err));

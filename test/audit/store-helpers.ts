@@ -56,11 +56,13 @@ export function segmentNames(dir: string): string[] {
   return readdirSync(dir).filter((n) => /^seg-\d{20}\.jsonl$/.test(n)).sort();
 }
 
-/** readLog returns every line of every segment; each file must end in a newline. */
+/** readLog returns every line of every segment; each file must end in a newline (the open one after its zero-filled reserved space). */
 export function readLog(dir: string): LogLine[] {
   const lines: LogLine[] = [];
-  for (const segment of segmentNames(dir)) {
-    const text = readFileSync(join(dir, segment), 'utf8');
+  const names = segmentNames(dir);
+  for (const segment of names) {
+    let text = readFileSync(join(dir, segment), 'utf8');
+    if (segment === names.at(-1)) text = text.replace(/\0+$/, '');
     assert.ok(text.endsWith('\n'), `${segment} ends in a newline`);
     text.slice(0, -1).split('\n').forEach((t, i) => lines.push({ text: t, record: JSON.parse(t), segment, line: i + 1 }));
   }

@@ -47,6 +47,10 @@ function client(): pg.Client {
   return c;
 }
 
+function insertSql(id: number): string {
+  return `INSERT INTO t VALUES (${id}) -- ${'x'.repeat(4096)}`;
+}
+
 async function direct(sql: string): Promise<string> {
   return (await server.psql(sql)).stdout.trim();
 }
@@ -62,11 +66,13 @@ test('a full disk fails closed: nothing unrecorded reaches PostgreSQL, and servi
   } catch {
     // dd stops with ENOSPC once the tmpfs is full: that is the point
   }
-  // tmpfs fills page by page: writes go on into the current page's slack, then fail.
+  // Writes go on into space the log had already reserved (a mapped segment keeps up to 768 KiB
+  // ahead, mapped-segment.ts; write(2) fills the current page's slack), then fail. Each INSERT
+  // carries a 4 KiB comment so that happens within a few hundred statements.
   let failedId = 0;
-  for (let id = 100; id < 400 && failedId === 0; id++) {
+  for (let id = 100; id < 2100 && failedId === 0; id++) {
     try {
-      await c.query(`INSERT INTO t VALUES (${id})`);
+      await c.query(insertSql(id));
     } catch (e: any) {
       assert.equal(e.code, '58030');
       assert.match(e.message, /audit log write failed/);
@@ -94,7 +100,7 @@ test('a full disk fails closed: nothing unrecorded reaches PostgreSQL, and servi
   assert.match(healthy.stdout, /audit: healthy/);
   assert.match(healthy.stdout, /queries: \d+ \(1 errors\)/);
   const recs = await seal.auditRecords();
-  const failed: any = recs.find((r: any) => r.type === 'query' && r.sql === `INSERT INTO t VALUES (${failedId})`);
+  const failed: any = recs.find((r: any) => r.type === 'query' && r.sql === insertSql(failedId));
   assert.ok(failed, 'the refused query is on record once space returned: ' + JSON.stringify(recs.slice(-12).map((r: any) => [r.seq, r.type, r.sql ?? r.reason ?? r.status])));
   const failedResult: any = recs.find((r: any) => r.type === 'result' && r.session === failed.session && r.query === failed.query);
   assert.equal(failedResult?.status, 'error', 'and marked as not executed');

@@ -1,0 +1,389 @@
+// Appending audit records to a segment through a shared mapping, with the Merkle tree hashed on
+// a thread of its own.
+//
+// A record copied into a MAP_SHARED mapping of the segment is in the page cache the moment the
+// copy ends, where write(2) would have put it: it survives the process (kill -9), reaches the disk
+// by the same writeback, and fdatasync covers it. What the mapping saves is the system call and
+// the file system's write path per batch. The costs that remain per page (allocating it, ext4's
+// page_mkwrite) are paid ahead by the appender's thread, which also hashes every record into the
+// RFC 9162 frontier, so the event loop only encodes and copies.
+//
+// Space is reserved with fallocate before anything is stored into it: a full disk is an error
+// the store fails closed on, never SIGBUS on a store into a hole. The file therefore ends in
+// reserved, zero-filled space while it is open; close cuts it to the bytes appended, and after a
+// crash recovery cuts the zero tail (src/audit/log-recovery.ts).
+//
+// Threads: the event loop appends (mappedWrite) and reads the tree (mappedTree); the appender's
+// thread reserves, prefaults and hashes. `busy` marks whichever of them is using the mapping or
+// the frontier outside the lock; the other waits for it to clear. The thread never reads past
+// `published` (whole lines only) nor touches pages past `reserved`.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <node_api.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+#define HASH 32
+#define MAX_HEIGHT 54 // as in sha256.c: tree sizes below 2^53
+#define MAX_APPENDERS 16
+#define RESERVE_STEP (256u << 10) // fallocate granule
+#define RESERVE_AHEAD (512u << 10) // the thread keeps this much reserved past the last append
+#define SPAN (1ull << 30) // address space mapped per segment at first; grown by mremap
+#define BATCH (256u << 10) // most bytes the thread hashes or prefaults per turn of its loop
+#define POLL_MIN_NS 1000000L // the thread looks for new records every millisecond without being woken,
+#define POLL_MAX_NS 64000000L // and less often while there are none
+
+// sha256.c
+void hash_prefixed(uint8_t *out, uint8_t prefix, const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len);
+uint8_t *bytes_of(napi_env env, napi_value v, size_t *len); // a Uint8Array's bytes (never NULL when it is one), or NULL
+
+typedef struct {
+  int fd;
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t wake; // to the thread: stop
+  pthread_cond_t idle; // to the event loop: busy cleared
+  // Under mu:
+  uint8_t *base;
+  uint64_t span; // bytes of address space mapped from offset 0
+  uint64_t written; // bytes appended: the file offset of the next byte
+  uint64_t published; // bytes of whole lines the thread may hash (== written)
+  uint64_t hashed;
+  uint64_t reserved; // file length after the last fallocate
+  uint64_t populated; // prefaulted up to here
+  int populate; // MADV_POPULATE_WRITE works here
+  int reserve_failed; // the thread's last fallocate failed: the event loop reserves (and reports) from now on
+  int busy;
+  int stop;
+  uint64_t size; // tree size
+  uint32_t count; // subtree roots in frontier, popcount(size)
+  uint8_t frontier[MAX_HEIGHT * HASH];
+} appender;
+
+static appender *appenders[MAX_APPENDERS];
+static uint64_t page_size;
+
+// Hash the newline-terminated lines of data[0, n) into the frontier (RFC 9162 compact range).
+static void hash_lines(appender *a, const uint8_t *data, size_t n) {
+  size_t start = 0;
+  while (start < n) {
+    const uint8_t *nl = memchr(data + start, '\n', n - start);
+    size_t end = nl == NULL ? n : (size_t)(nl - data);
+    uint32_t top = a->count;
+    hash_prefixed(a->frontier + (size_t)top * HASH, 0x00, data + start, end - start, NULL, 0);
+    for (uint64_t m = a->size; m & 1; m >>= 1) {
+      top -= 1;
+      hash_prefixed(a->frontier + (size_t)top * HASH, 0x01, a->frontier + (size_t)top * HASH, HASH, a->frontier + (size_t)(top + 1) * HASH, HASH);
+    }
+    a->count = top + 1;
+    a->size += 1;
+    start = end + 1;
+  }
+}
+
+static int reserve_to(appender *a, uint64_t target) {
+  target = (target + RESERVE_STEP - 1) / RESERVE_STEP * RESERVE_STEP;
+  if (target <= a->reserved) return 0;
+  int rc;
+  do rc = fallocate(a->fd, 0, (off_t)a->reserved, (off_t)(target - a->reserved));
+  while (rc != 0 && errno == EINTR);
+  if (rc != 0) return -errno;
+  a->reserved = target;
+  return 0;
+}
+
+// Wait (mu held) until neither side is using the mapping, then claim it.
+static void claim(appender *a) {
+  while (a->busy) pthread_cond_wait(&a->idle, &a->mu);
+  a->busy = 1;
+}
+
+static void release(appender *a) {
+  a->busy = 0;
+  pthread_cond_broadcast(&a->idle);
+}
+
+// Hash everything published, on the calling thread (mu held, mapping claimed by the caller).
+static void catch_up(appender *a) {
+  uint64_t from = a->hashed, to = a->published;
+  if (to <= from) return;
+  pthread_mutex_unlock(&a->mu);
+  hash_lines(a, a->base + from, to - from);
+  pthread_mutex_lock(&a->mu);
+  a->hashed = to;
+}
+
+static void *run(void *arg) {
+  appender *a = arg;
+  long poll_ns = POLL_MIN_NS;
+  pthread_mutex_lock(&a->mu);
+  while (!a->stop) {
+    if (a->busy) {
+      pthread_cond_wait(&a->idle, &a->mu);
+      continue;
+    }
+    if (a->published > a->hashed) {
+      uint64_t from = a->hashed, to = a->published;
+      // A batch ends at a line's end so the frontier is whole between batches.
+      if (to - from > BATCH) {
+        const uint8_t *p = a->base + from;
+        const uint8_t *nl = memrchr(p, '\n', BATCH);
+        if (nl != NULL) to = from + (uint64_t)(nl - p) + 1;
+      }
+      a->busy = 1;
+      pthread_mutex_unlock(&a->mu);
+      hash_lines(a, a->base + from, to - from);
+      pthread_mutex_lock(&a->mu);
+      a->hashed = to;
+      release(a);
+      poll_ns = POLL_MIN_NS;
+      continue;
+    }
+    if (!a->reserve_failed && a->reserved < a->written + RESERVE_AHEAD && a->written + RESERVE_AHEAD <= a->span) {
+      // Outside the lock: appends go on meanwhile. Should one need the space first, it reserves
+      // it itself; fallocate over an allocated range changes nothing.
+      uint64_t from = a->reserved, target = (a->written + RESERVE_AHEAD + RESERVE_STEP - 1) / RESERVE_STEP * RESERVE_STEP;
+      pthread_mutex_unlock(&a->mu);
+      int rc;
+      do rc = fallocate(a->fd, 0, (off_t)from, (off_t)(target - from));
+      while (rc != 0 && errno == EINTR);
+      pthread_mutex_lock(&a->mu);
+      if (rc != 0) a->reserve_failed = 1;
+      else if (target > a->reserved) a->reserved = target;
+      continue;
+    }
+    if (a->populate && a->populated < a->reserved) {
+      uint64_t from = (a->populated > a->written ? a->populated : a->written) & ~(page_size - 1);
+      uint64_t to = a->reserved - from > BATCH ? from + BATCH : a->reserved;
+      a->busy = 1;
+      pthread_mutex_unlock(&a->mu);
+      int rc = madvise(a->base + from, to - from, MADV_POPULATE_WRITE);
+      int err = errno;
+      pthread_mutex_lock(&a->mu);
+      if (rc == 0) a->populated = to;
+      else if (err != EINTR) a->populate = 0; // not supported here: appends fault their pages themselves
+      release(a);
+      continue;
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += poll_ns;
+    if (until.tv_nsec >= 1000000000L) {
+      until.tv_sec += 1;
+      until.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&a->wake, &a->mu, &until);
+    if (a->published == a->hashed && poll_ns < POLL_MAX_NS) poll_ns *= 2;
+  }
+  pthread_mutex_unlock(&a->mu);
+  return NULL;
+}
+
+static napi_value int_value(napi_env env, int64_t v) {
+  napi_value out;
+  napi_create_int64(env, v, &out);
+  return out;
+}
+
+static appender *appender_arg(napi_env env, napi_value v) {
+  uint32_t id;
+  if (napi_get_value_uint32(env, v, &id) != napi_ok || id >= MAX_APPENDERS || appenders[id] == NULL) {
+    napi_throw_type_error(env, NULL, "segment-append: unknown appender");
+    return NULL;
+  }
+  return appenders[id];
+}
+
+static void destroy(appender *a) {
+  if (a->base != NULL) munmap(a->base, a->span);
+  pthread_mutex_destroy(&a->mu);
+  pthread_cond_destroy(&a->wake);
+  pthread_cond_destroy(&a->idle);
+  free(a);
+}
+
+// mappedOpen(fd, length, size, frontier): an appender for fd, whose first length bytes are
+// already written, continuing the tree of size `size` whose subtree roots are frontier
+// (popcount(size) × 32 bytes). Returns its id, or -errno when the space cannot be reserved or
+// mapped (the caller then writes with write(2)).
+static napi_value MappedOpen(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  int32_t fd;
+  int64_t length;
+  double size_d;
+  size_t frontier_len = 0;
+  uint8_t *frontier = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_value_int64(env, argv[1], &length) != napi_ok || napi_get_value_double(env, argv[2], &size_d) != napi_ok ||
+      (frontier = bytes_of(env, argv[3], &frontier_len)) == NULL || fd < 0 || length < 0 || !(size_d >= 0 && size_d <= 9007199254740991.0) ||
+      (double)(uint64_t)size_d != size_d || frontier_len != (size_t)__builtin_popcountll((uint64_t)size_d) * HASH) {
+    napi_throw_type_error(env, NULL, "mappedOpen(fd, length, size, frontier): bad arguments");
+    return NULL;
+  }
+  int id = -1;
+  for (int i = 0; i < MAX_APPENDERS; i++)
+    if (appenders[i] == NULL) {
+      id = i;
+      break;
+    }
+  if (id < 0) return int_value(env, -EMFILE);
+  appender *a = calloc(1, sizeof *a);
+  if (a == NULL) return int_value(env, -ENOMEM);
+  a->fd = fd;
+  a->written = a->published = a->hashed = a->reserved = a->populated = (uint64_t)length;
+  a->size = (uint64_t)size_d;
+  a->count = (uint32_t)__builtin_popcountll(a->size);
+  memcpy(a->frontier, frontier, frontier_len);
+  a->populate = 1;
+  a->span = SPAN;
+  while (a->span < (uint64_t)length + RESERVE_AHEAD) a->span *= 2;
+  pthread_mutex_init(&a->mu, NULL);
+  pthread_cond_init(&a->wake, NULL);
+  pthread_cond_init(&a->idle, NULL);
+  int rc = reserve_to(a, a->written + RESERVE_STEP);
+  if (rc == 0) {
+    void *p = mmap(NULL, a->span, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) rc = -errno;
+    else a->base = p;
+  }
+  if (rc == 0) {
+    int err = pthread_create(&a->thread, NULL, run, a);
+    if (err != 0) rc = -err;
+  }
+  if (rc != 0) {
+    if (a->reserved > (uint64_t)length) (void)!ftruncate(fd, length);
+    destroy(a);
+    return int_value(env, rc);
+  }
+  appenders[id] = a;
+  return int_value(env, id);
+}
+
+// mappedWrite(id, data): appends data, which must be whole lines; 0, or -errno with nothing appended.
+static napi_value MappedWrite(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) return NULL;
+  appender *a = appender_arg(env, argv[0]);
+  if (a == NULL) return NULL;
+  size_t len = 0;
+  uint8_t *data = bytes_of(env, argv[1], &len);
+  if (data == NULL) {
+    napi_throw_type_error(env, NULL, "mappedWrite: data must be a Uint8Array");
+    return NULL;
+  }
+  if (len == 0) return int_value(env, 0);
+  pthread_mutex_lock(&a->mu);
+  uint64_t end = a->written + len;
+  if (end > a->reserved) {
+    int rc = reserve_to(a, end);
+    if (rc != 0) {
+      pthread_mutex_unlock(&a->mu);
+      return int_value(env, rc);
+    }
+    a->reserve_failed = 0; // space came back: the thread reserves ahead again
+  }
+  if (end > a->span) {
+    uint64_t span = a->span;
+    while (span < end + RESERVE_AHEAD) span *= 2;
+    claim(a);
+    void *p = mremap(a->base, a->span, span, MREMAP_MAYMOVE);
+    if (p == MAP_FAILED) {
+      int err = errno;
+      release(a);
+      pthread_mutex_unlock(&a->mu);
+      return int_value(env, -err);
+    }
+    a->base = p;
+    a->span = span;
+    release(a);
+  }
+  uint8_t *dst = a->base + a->written;
+  pthread_mutex_unlock(&a->mu);
+  // Outside the lock: the thread reads only below published and prefaults, which stores nothing.
+  // The mapping cannot move meanwhile: only this thread remaps it.
+  memcpy(dst, data, len);
+  pthread_mutex_lock(&a->mu);
+  a->written = a->published = end;
+  pthread_mutex_unlock(&a->mu);
+  return int_value(env, 0);
+}
+
+// mappedTree(id, out): hashes whatever the thread has not yet, copies the frontier's subtree
+// roots into out (at least popcount(size) × 32 bytes) and returns the tree size.
+static napi_value MappedTree(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) return NULL;
+  appender *a = appender_arg(env, argv[0]);
+  if (a == NULL) return NULL;
+  size_t len = 0;
+  uint8_t *out = bytes_of(env, argv[1], &len);
+  if (out == NULL || len < MAX_HEIGHT * HASH) {
+    napi_throw_type_error(env, NULL, "mappedTree: out must hold 54 hashes");
+    return NULL;
+  }
+  pthread_mutex_lock(&a->mu);
+  claim(a);
+  catch_up(a);
+  memcpy(out, a->frontier, (size_t)a->count * HASH);
+  uint64_t size = a->size;
+  release(a);
+  pthread_mutex_unlock(&a->mu);
+  napi_value v;
+  napi_create_double(env, (double)size, &v);
+  return v;
+}
+
+// mappedClose(id): stops the thread, unmaps, and cuts the file to the bytes appended; 0 or
+// -errno from the cut. The appender is gone either way; the descriptor stays the caller's.
+static napi_value MappedClose(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) return NULL;
+  appender *a = appender_arg(env, argv[0]);
+  if (a == NULL) return NULL;
+  uint32_t id;
+  napi_get_value_uint32(env, argv[0], &id);
+  pthread_mutex_lock(&a->mu);
+  a->stop = 1;
+  pthread_cond_broadcast(&a->wake);
+  pthread_cond_broadcast(&a->idle);
+  pthread_mutex_unlock(&a->mu);
+  pthread_join(a->thread, NULL);
+  int rc = 0;
+  if (a->reserved > a->written) {
+    while ((rc = ftruncate(a->fd, (off_t)a->written)) != 0 && errno == EINTR) {
+    }
+    if (rc != 0) rc = -errno;
+  }
+  appenders[id] = NULL;
+  destroy(a);
+  return int_value(env, rc);
+}
+
+napi_status segment_append_init(napi_env env, napi_value exports) {
+  page_size = (uint64_t)sysconf(_SC_PAGESIZE);
+  static const struct {
+    const char *name;
+    napi_callback cb;
+  } fns[] = {{"mappedOpen", MappedOpen}, {"mappedWrite", MappedWrite}, {"mappedTree", MappedTree}, {"mappedClose", MappedClose}};
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    napi_value fn;
+    napi_status s = napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].cb, NULL, &fn);
+    if (s != napi_ok) return s;
+    if ((s = napi_set_named_property(env, exports, fns[i].name, fn)) != napi_ok) return s;
+  }
+  return napi_ok;
+}
