@@ -9,14 +9,19 @@
 // RFC 9162 frontier, so the event loop only encodes and copies.
 //
 // Space is reserved with fallocate before anything is stored into it: a full disk is an error
-// the store fails closed on, never SIGBUS on a store into a hole. The file therefore ends in
+// the store fails closed on, never SIGBUS on a store into a hole. That holds where a store into
+// reserved blocks cannot need more space, so only ext4, XFS and tmpfs are mapped (copy-on-write
+// file systems such as btrfs allocate at writeback, and a failed page_mkwrite is SIGBUS). The file therefore ends in
 // reserved, zero-filled space while it is open; close cuts it to the bytes appended, and after a
 // crash recovery cuts the zero tail (src/audit/log-recovery.ts).
 //
 // Threads: the event loop appends (mappedWrite) and reads the tree (mappedTree); the appender's
-// thread reserves, prefaults and hashes. `busy` marks whichever of them is using the mapping or
-// the frontier outside the lock; the other waits for it to clear. The thread never reads past
-// `published` (whole lines only) nor touches pages past `reserved`.
+// thread reserves, prefaults and hashes. An append into space already reserved and mapped takes
+// no lock: it copies, then publishes the new end with a release store, which the thread reads
+// with acquire. Everything else is under the mutex. `busy` marks whichever thread is using the
+// mapping or the frontier outside the lock; the other waits for it to clear (the event loop
+// moves the mapping only after claiming it). The thread never reads past `published` (whole
+// lines only) nor touches pages past `reserved`.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -26,12 +31,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
+
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
 
 #define HASH 32
 #define MAX_HEIGHT 54 // as in sha256.c: tree sizes below 2^53
@@ -53,13 +62,16 @@ typedef struct {
   pthread_mutex_t mu;
   pthread_cond_t wake; // to the thread: stop
   pthread_cond_t idle; // to the event loop: busy cleared
-  // Under mu:
+  // Written by the event loop only (base and span under mu and a claim), read by the thread under mu:
   uint8_t *base;
   uint64_t span; // bytes of address space mapped from offset 0
+  // Written by the event loop without the lock (release), read by the thread (acquire):
   uint64_t written; // bytes appended: the file offset of the next byte
   uint64_t published; // bytes of whole lines the thread may hash (== written)
-  uint64_t hashed;
+  // Written under mu; reserved is also read by the event loop without it (acquire):
   uint64_t reserved; // file length after the last fallocate
+  // Under mu:
+  uint64_t hashed;
   uint64_t populated; // prefaulted up to here
   int populate; // MADV_POPULATE_WRITE works here
   int reserve_failed; // the thread's last fallocate failed: the event loop reserves (and reports) from now on
@@ -71,6 +83,20 @@ typedef struct {
 } appender;
 
 static appender *appenders[MAX_APPENDERS];
+
+// File systems where blocks reserved by fallocate are written in place (see the top).
+static int mappable(int fd) {
+  struct statfs fs;
+  if (fstatfs(fd, &fs) != 0) return 0;
+  switch ((unsigned long)fs.f_type) {
+  case 0xEF53: // ext2/3/4
+  case 0x58465342: // XFS
+  case 0x01021994: // tmpfs
+    return 1;
+  default:
+    return 0;
+  }
+}
 static uint64_t page_size;
 
 // Hash the newline-terminated lines of data[0, n) into the frontier (RFC 9162 compact range).
@@ -98,7 +124,7 @@ static int reserve_to(appender *a, uint64_t target) {
   do rc = fallocate(a->fd, 0, (off_t)a->reserved, (off_t)(target - a->reserved));
   while (rc != 0 && errno == EINTR);
   if (rc != 0) return -errno;
-  a->reserved = target;
+  STORE(a->reserved, target);
   return 0;
 }
 
@@ -115,7 +141,7 @@ static void release(appender *a) {
 
 // Hash everything published, on the calling thread (mu held, mapping claimed by the caller).
 static void catch_up(appender *a) {
-  uint64_t from = a->hashed, to = a->published;
+  uint64_t from = a->hashed, to = LOAD(a->published);
   if (to <= from) return;
   pthread_mutex_unlock(&a->mu);
   hash_lines(a, a->base + from, to - from);
@@ -132,8 +158,9 @@ static void *run(void *arg) {
       pthread_cond_wait(&a->idle, &a->mu);
       continue;
     }
-    if (a->published > a->hashed) {
-      uint64_t from = a->hashed, to = a->published;
+    uint64_t published = LOAD(a->published), written = LOAD(a->written);
+    if (published > a->hashed) {
+      uint64_t from = a->hashed, to = published;
       // A batch ends at a line's end so the frontier is whole between batches.
       if (to - from > BATCH) {
         const uint8_t *p = a->base + from;
@@ -149,21 +176,21 @@ static void *run(void *arg) {
       poll_ns = POLL_MIN_NS;
       continue;
     }
-    if (!a->reserve_failed && a->reserved < a->written + RESERVE_AHEAD && a->written + RESERVE_AHEAD <= a->span) {
+    if (!a->reserve_failed && a->reserved < written + RESERVE_AHEAD && written + RESERVE_AHEAD <= a->span) {
       // Outside the lock: appends go on meanwhile. Should one need the space first, it reserves
       // it itself; fallocate over an allocated range changes nothing.
-      uint64_t from = a->reserved, target = (a->written + RESERVE_AHEAD + RESERVE_STEP - 1) / RESERVE_STEP * RESERVE_STEP;
+      uint64_t from = a->reserved, target = (written + RESERVE_AHEAD + RESERVE_STEP - 1) / RESERVE_STEP * RESERVE_STEP;
       pthread_mutex_unlock(&a->mu);
       int rc;
       do rc = fallocate(a->fd, 0, (off_t)from, (off_t)(target - from));
       while (rc != 0 && errno == EINTR);
       pthread_mutex_lock(&a->mu);
       if (rc != 0) a->reserve_failed = 1;
-      else if (target > a->reserved) a->reserved = target;
+      else if (target > a->reserved) STORE(a->reserved, target);
       continue;
     }
     if (a->populate && a->populated < a->reserved) {
-      uint64_t from = (a->populated > a->written ? a->populated : a->written) & ~(page_size - 1);
+      uint64_t from = (a->populated > written ? a->populated : written) & ~(page_size - 1);
       uint64_t to = a->reserved - from > BATCH ? from + BATCH : a->reserved;
       a->busy = 1;
       pthread_mutex_unlock(&a->mu);
@@ -183,7 +210,7 @@ static void *run(void *arg) {
       until.tv_nsec -= 1000000000L;
     }
     pthread_cond_timedwait(&a->wake, &a->mu, &until);
-    if (a->published == a->hashed && poll_ns < POLL_MAX_NS) poll_ns *= 2;
+    if (LOAD(a->published) == a->hashed && poll_ns < POLL_MAX_NS) poll_ns *= 2;
   }
   pthread_mutex_unlock(&a->mu);
   return NULL;
@@ -238,6 +265,7 @@ static napi_value MappedOpen(napi_env env, napi_callback_info info) {
       break;
     }
   if (id < 0) return int_value(env, -EMFILE);
+  if (!mappable(fd)) return int_value(env, -EOPNOTSUPP);
   appender *a = calloc(1, sizeof *a);
   if (a == NULL) return int_value(env, -ENOMEM);
   a->fd = fd;
@@ -270,6 +298,27 @@ static napi_value MappedOpen(napi_env env, napi_callback_info info) {
   return int_value(env, id);
 }
 
+// Reserve and map up to end (the event loop, rarely: the thread keeps space reserved ahead).
+static int make_room(appender *a, uint64_t end) {
+  pthread_mutex_lock(&a->mu);
+  int rc = reserve_to(a, end);
+  if (rc == 0) a->reserve_failed = 0; // space came back: the thread reserves ahead again
+  if (rc == 0 && end > a->span) {
+    uint64_t span = a->span;
+    while (span < end + RESERVE_AHEAD) span *= 2;
+    claim(a);
+    void *p = mremap(a->base, a->span, span, MREMAP_MAYMOVE);
+    if (p == MAP_FAILED) rc = -errno;
+    else {
+      a->base = p;
+      a->span = span;
+    }
+    release(a);
+  }
+  pthread_mutex_unlock(&a->mu);
+  return rc;
+}
+
 // mappedWrite(id, data): appends data, which must be whole lines; 0, or -errno with nothing appended.
 static napi_value MappedWrite(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -284,39 +333,16 @@ static napi_value MappedWrite(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (len == 0) return int_value(env, 0);
-  pthread_mutex_lock(&a->mu);
   uint64_t end = a->written + len;
-  if (end > a->reserved) {
-    int rc = reserve_to(a, end);
-    if (rc != 0) {
-      pthread_mutex_unlock(&a->mu);
-      return int_value(env, rc);
-    }
-    a->reserve_failed = 0; // space came back: the thread reserves ahead again
+  if (end > LOAD(a->reserved) || end > a->span) {
+    int rc = make_room(a, end);
+    if (rc != 0) return int_value(env, rc);
   }
-  if (end > a->span) {
-    uint64_t span = a->span;
-    while (span < end + RESERVE_AHEAD) span *= 2;
-    claim(a);
-    void *p = mremap(a->base, a->span, span, MREMAP_MAYMOVE);
-    if (p == MAP_FAILED) {
-      int err = errno;
-      release(a);
-      pthread_mutex_unlock(&a->mu);
-      return int_value(env, -err);
-    }
-    a->base = p;
-    a->span = span;
-    release(a);
-  }
-  uint8_t *dst = a->base + a->written;
-  pthread_mutex_unlock(&a->mu);
-  // Outside the lock: the thread reads only below published and prefaults, which stores nothing.
-  // The mapping cannot move meanwhile: only this thread remaps it.
-  memcpy(dst, data, len);
-  pthread_mutex_lock(&a->mu);
-  a->written = a->published = end;
-  pthread_mutex_unlock(&a->mu);
+  // The thread reads only below published and prefaults, which stores nothing; only this thread
+  // moves the mapping.
+  memcpy(a->base + a->written, data, len);
+  STORE(a->written, end);
+  STORE(a->published, end);
   return int_value(env, 0);
 }
 

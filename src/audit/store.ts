@@ -90,6 +90,11 @@ export class SealedLog implements AuditSink {
     return this.#writtenSize;
   }
 
+  /** mapped says whether the open segment is appended through a mapping (mapped-segment.ts) rather than write(2). */
+  get mapped(): boolean {
+    return this.#segment.mapped;
+  }
+
   /** root returns the root hash of the records written so far. */
   root(): Buffer {
     return this.#tree().root();
@@ -350,7 +355,9 @@ export class SealedLog implements AuditSink {
       if (durable) this.#syncNow();
     }
     const seq = this.#nextSeq;
-    this.#segment = SegmentFile.create(this.#o.dir, segmentName(seq), this.#o.clock.nowMicros(), tree.state());
+    // Mapped only with durability os: with fsync the fdatasync per commit dominates, and write(2) stays the path.
+    const mapTree = this.#o.durability === 'os' ? tree.state() : null;
+    this.#segment = SegmentFile.create(this.#o.dir, segmentName(seq), this.#o.clock.nowMicros(), mapTree);
     this.#segmentNumber += 1;
     const frontier = tree.toJSON().hashes;
     this.#push({ type: 'segment.start', segment: this.#segmentNumber, origin: this.#o.origin, tree_size: seq, frontier, reason });

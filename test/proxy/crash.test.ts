@@ -1,6 +1,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
+
+import { mappedSegmentsAvailable } from '../../src/audit/mapped-segment.js';
 import { pgbench, startPostgres, type PgServer } from '../support/postgres.js';
 import { pgsealCli, removePgseal, restartPgseal, startPgseal, waitFor, type Pgseal } from '../support/pgseal.js';
 
@@ -25,10 +28,19 @@ test('kill -9 under load: after restart verify passes and every inserted row has
   const env = { PGHOST: '127.0.0.1', PGPORT: String(seal.port), PGUSER: 'loader', PGPASSWORD: 'loader-secret', PGDATABASE: 'postgres', PGSSLMODE: 'verify-ca', PGSSLROOTCERT: seal.caFile };
   const load = pgbench(['-n', '-M', 'simple', '-c', '4', '-j', '2', '-T', '20', '-f', script], env, 60_000);
   await waitFor(async () => Number((await server.psql('SELECT count(*) FROM ids')).stdout.trim()) > 2000, 20_000);
+  const mapped = mappedSegmentsAvailable;
+  assert.ok(seal.log.some((l) => l.includes('"pgseal listening"') && l.includes(`"audit_appends":"${mapped ? 'mapped' : 'write'}"`)), seal.log.join('\n'));
   seal.proc.kill('SIGKILL');
   await load; // pgbench stops with connection errors: expected
   const rows = (await server.psql('SELECT id FROM ids')).stdout.trim().split('\n');
   assert.ok(rows.length > 2000);
+  if (mapped) {
+    // The killed process left its open segment with reserved space after the records.
+    const auditDir = join(dirname(seal.configFile), 'audit');
+    const last = (await readdir(auditDir)).filter((n) => n.endsWith('.jsonl')).sort().at(-1)!;
+    const bytes = await readFile(join(auditDir, last));
+    assert.equal(bytes.at(-1), 0, `${last} ends in reserved zeros`);
+  }
 
   seal = await restartPgseal(seal);
   const after = await pgbench(['-n', '-M', 'simple', '-c', '1', '-t', '20', '-f', script], env);

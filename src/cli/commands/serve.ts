@@ -68,7 +68,7 @@ export function register(program: Command): void {
         const adminPort = await admin.listen(a.host, a.port);
         log.info({ admin: `${a.host}:${adminPort}` }, 'metrics on /metrics, health on /healthz');
       }
-      log.info({ listen: `${splitHostPort(config.listen).host}:${port}`, upstream: config.upstream.address, audit: config.audit.dir, sha256: sha256Backend, relay: relayLegKind, tls_records: tlsOffloadAvailable ? 'pgseal' : 'node' }, 'pgseal listening');
+      log.info({ listen: `${splitHostPort(config.listen).host}:${port}`, upstream: config.upstream.address, audit: config.audit.dir, sha256: sha256Backend, relay: relayLegKind, tls_records: tlsOffloadAvailable ? 'pgseal' : 'node', audit_appends: audit instanceof SealedLog ? (audit.mapped ? 'mapped' : 'write') : 'off' }, 'pgseal listening');
       await done;
     });
 }
