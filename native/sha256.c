@@ -120,6 +120,7 @@ static napi_value AppendLeaves(napi_env env, napi_callback_info info) {
 
 napi_status tls_record_init(napi_env env, napi_value exports); // tls-record.c
 napi_status segment_append_init(napi_env env, napi_value exports); // segment-append.c
+napi_status record_encode_init(napi_env env, napi_value exports); // record-encode.c
 
 NAPI_MODULE_INIT() {
   napi_value fn;
@@ -129,5 +130,6 @@ NAPI_MODULE_INIT() {
   if (napi_set_named_property(env, exports, "appendLeaves", fn) != napi_ok) return NULL;
   if (tls_record_init(env, exports) != napi_ok) return NULL;
   if (segment_append_init(env, exports) != napi_ok) return NULL;
+  if (record_encode_init(env, exports) != napi_ok) return NULL;
   return exports;
 }

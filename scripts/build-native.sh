@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Compiles pgseal's native code (native/*.c: SHA-256 for the Merkle tree, the TLS 1.3 record layer,
-# mapped audit segments) into one Node-API addon.
+# mapped audit segments, the per-query audit records) into one Node-API addon.
 #
 #   scripts/build-native.sh [OUT] [NODE_INCLUDE_DIR]
 #
@@ -24,4 +24,4 @@ fi
 mkdir -p "$(dirname "$out")"
 # libc is named although nothing of it is used: linters (lintian, rpmlint) expect a shared object to
 # declare its dependencies.
-"$cc" -O2 -fPIC -shared -Wall -Wextra -Werror -Wno-deprecated-declarations -I"$inc" "$here/native/sha256.c" "$here/native/tls-record.c" "$here/native/segment-append.c" -o "$out" -Wl,-z,relro,-z,now -Wl,--no-as-needed -lpthread -lc
+"$cc" -O2 -fPIC -shared -Wall -Wextra -Werror -Wno-deprecated-declarations -I"$inc" "$here/native/sha256.c" "$here/native/tls-record.c" "$here/native/segment-append.c" "$here/native/record-encode.c" -o "$out" -Wl,-z,relro,-z,now -Wl,--no-as-needed -lpthread -lc

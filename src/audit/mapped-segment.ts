@@ -3,9 +3,9 @@
 // with write(2), but costs no system call; the event loop encodes and copies, the appender's
 // thread reserves and prefaults space and hashes. PGSEAL_SEGMENT_MMAP=0, or no native addon,
 // keeps write(2) and hashing on the event loop.
-import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 
+import { nativeFunctions } from '../native-addon.js';
 import { popCount } from './merkle.js';
 
 type Addon = {
@@ -15,18 +15,7 @@ type Addon = {
   mappedClose(id: number): number;
 };
 
-function load(): Addon | null {
-  if (process.env['PGSEAL_SEGMENT_MMAP'] === '0' || process.env['PGSEAL_NATIVE'] === '0') return null;
-  try {
-    const a = createRequire(import.meta.url)('../../native/pgseal_native.node') as Partial<Addon>;
-    const fns = [a.mappedOpen, a.mappedWrite, a.mappedTree, a.mappedClose];
-    return fns.every((f) => typeof f === 'function') ? (a as Addon) : null;
-  } catch {
-    return null;
-  }
-}
-
-const addon = load();
+const addon = process.env['PGSEAL_SEGMENT_MMAP'] === '0' ? null : nativeFunctions<Addon>(['mappedOpen', 'mappedWrite', 'mappedTree', 'mappedClose']);
 
 /** mappedSegmentsAvailable says whether segments can be appended through a mapping. */
 export const mappedSegmentsAvailable = addon !== null;

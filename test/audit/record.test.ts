@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import type { LogRecord } from '../../src/audit/record.js';
 import { formatTimestamp } from '../../src/audit/clock.js';
 import { encodeGeneric, encodeRecord } from '../../src/audit/record.js';
-import { appendRecordBytes } from '../../src/audit/record-bytes.js';
+import { appendRecordBytes, nativeRecordEncoder } from '../../src/audit/record-bytes.js';
+import { nativeAddon } from '../../src/native-addon.js';
 import { LineBuffer } from '../../src/audit/line-buffer.js';
 
 // Strings that exercise every escaping rule of JSON.stringify: quotes, backslashes, control
@@ -154,4 +155,37 @@ test('seeded fuzz: random strings and numbers, byte writer against JSON.stringif
     // Bytes, not decoded text: a wrongly written lone surrogate would decode to U+FFFD on both sides.
     assert.ok(lines.bytes().equals(Buffer.from(`${encodeGeneric(seq, formatTimestamp(micros), r)}\n`)), JSON.stringify(r));
   }
+});
+
+test('the native encoder of simple queries and ok results writes exactly what JSON.stringify does, or leaves the record to JavaScript', () => {
+  assert.equal(nativeRecordEncoder, nativeAddon !== null, 'the addon encodes records whenever it is loaded');
+  let seed = 777;
+  const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296;
+  // Mostly ASCII, which the addon writes (controls escaped); now and then a character it leaves to JavaScript.
+  const pool = ['a', 'Z', '0', ' ', '"', '\\', '\n', '\r', '\t', '\b', '\f', '\u0000', '\u0001', '\u001f', '\u007f', '/', "'", 'SELECT ', ';', 'é', '😀', '\ud800'];
+  const str = (max: number) => {
+    let s = '';
+    for (let i = Math.floor(rnd() * max); i > 0; i--) s += pool[Math.floor(rnd() * (rnd() < 0.9 ? pool.length - 3 : pool.length))];
+    return s;
+  };
+  const num = () => (rnd() < 0.1 ? -1 : rnd() < 0.5 ? Math.floor(rnd() * 1000) : Math.floor(rnd() * Number.MAX_SAFE_INTEGER));
+  const lines = new LineBuffer();
+  const base = Date.UTC(2026, 10, 26, 23, 59, 59) * 1000;
+  for (let i = 0; i < 20_000; i++) {
+    const session = rnd() < 0.9 ? `s${Math.floor(rnd() * 20)}` : str(20);
+    const r: LogRecord = rnd() < 0.5
+      ? { type: 'query', session, query: num(), protocol: 'simple', sql: str(rnd() < 0.02 ? 3000 : 80) }
+      : { type: 'result', session, query: num(), status: 'ok', tags: [str(rnd() < 0.02 ? 3000 : 20)], rows: num(), duration_us: num() };
+    const seq = rnd() < 0.05 ? 9_007_199_254_740_991 : num();
+    const micros = rnd() < 0.5 ? base + Math.floor(rnd() * 3_000_000) : Math.floor(rnd() * 2e15);
+    lines.clear();
+    lines.push('before');
+    assert.equal(appendRecordBytes(lines, seq, micros, r), true);
+    assert.ok(lines.bytes().equals(Buffer.from(`before\n${encodeGeneric(seq, formatTimestamp(micros), r)}\n`)), JSON.stringify([seq, micros, r]));
+  }
+  // Text longer than the addon takes, and a full buffer, go the JavaScript way with the same result.
+  const long: LogRecord = { type: 'query', session: 's', query: 1, protocol: 'simple', sql: 'x'.repeat(5000) };
+  lines.clear();
+  assert.equal(appendRecordBytes(lines, 1, base, long), true);
+  assert.equal(lines.bytes().toString(), `${encodeRecord(1, base, long)}\n`);
 });

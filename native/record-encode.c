@@ -1,0 +1,152 @@
+// The two records every query writes, encoded in C: a simple-protocol `query` and an `ok`
+// `result` with one tag. Byte for byte what src/audit/record-bytes.ts writes (and so what
+// JSON.stringify would), which the tests hold it to; anything else (non-ASCII text, other
+// statuses, extended-protocol fields) returns -1 and is encoded in JavaScript. The JavaScript
+// encoder costs about 0.45 µs a record, most of the audit log's cost on the event loop.
+#include <node_api.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+uint8_t *bytes_of(napi_env env, napi_value v, size_t *len); // sha256.c
+
+#define MAX_TEXT 4096 // longer strings go the JavaScript way
+
+static size_t put(uint8_t *o, size_t p, const char *s, size_t n) {
+  memcpy(o + p, s, n);
+  return p + n;
+}
+
+#define PUT(o, p, lit) put((o), (p), (lit), sizeof(lit) - 1)
+
+// A non-negative integer below 2^53, as JSON.stringify writes it.
+static size_t put_uint(uint8_t *o, size_t p, uint64_t v) {
+  char digits[20];
+  size_t n = 0;
+  do {
+    digits[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  while (n > 0) o[p++] = (uint8_t)digits[--n];
+  return p;
+}
+
+// JSON.stringify of an ASCII string: "\b \t \n \f \r" short, other controls \u00xx; -1 for a byte >= 0x80.
+static long put_ascii_string(uint8_t *o, size_t p, const uint8_t *s, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  o[p++] = '"';
+  for (size_t i = 0; i < n; i++) {
+    uint8_t c = s[i];
+    if (c >= 0x80) return -1;
+    if (c >= 0x20 && c != '"' && c != '\\') {
+      o[p++] = c;
+      continue;
+    }
+    o[p++] = '\\';
+    switch (c) {
+    case '"': o[p++] = '"'; break;
+    case '\\': o[p++] = '\\'; break;
+    case '\b': o[p++] = 'b'; break;
+    case '\t': o[p++] = 't'; break;
+    case '\n': o[p++] = 'n'; break;
+    case '\f': o[p++] = 'f'; break;
+    case '\r': o[p++] = 'r'; break;
+    default:
+      p = PUT(o, p, "u00");
+      o[p++] = (uint8_t)hex[c >> 4];
+      o[p++] = (uint8_t)hex[c & 15];
+    }
+  }
+  o[p++] = '"';
+  return (long)p;
+}
+
+// `,"ts":"YYYY-MM-DDTHH:MM:SS.` of the current second, rebuilt when the second changes.
+static int64_t stamp_second = -1;
+static char stamp[32];
+static size_t stamp_len;
+
+static int put_head(uint8_t *o, size_t *p, uint64_t seq, uint64_t micros) {
+  int64_t second = (int64_t)(micros / 1000000);
+  if (second != stamp_second) {
+    time_t t = (time_t)second;
+    struct tm tm;
+    if (gmtime_r(&t, &tm) == NULL || tm.tm_year + 1900 > 9999) return -1;
+    static const char fmt[] = ",\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.";
+    stamp_len = (size_t)snprintf(stamp, sizeof stamp, fmt, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    stamp_second = second;
+  }
+  size_t q = PUT(o, *p, "{\"seq\":");
+  q = put_uint(o, q, seq);
+  q = put(o, q, stamp, stamp_len);
+  uint32_t frac = (uint32_t)(micros % 1000000);
+  for (int k = 5; k >= 0; k--) {
+    o[q + (size_t)k] = (uint8_t)('0' + frac % 10);
+    frac /= 10;
+  }
+  *p = q + 6;
+  return 0;
+}
+
+static int get_uint(napi_env env, napi_value v, uint64_t *out) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok || !(d >= 0 && d <= 9007199254740991.0) || (double)(uint64_t)d != d) return -1;
+  *out = (uint64_t)d;
+  return 0;
+}
+
+static napi_value int_value(napi_env env, int64_t v) {
+  napi_value out;
+  napi_create_int64(env, v, &out);
+  return out;
+}
+
+// encodeRecordLine(out, pos, seq, micros, prefix, query, kind, text, rows, durationUs): the
+// line (without its newline) written at out[pos], returning its end; -1 when this record is not
+// one it encodes. prefix is `Z","type":"<type>","session":<session>,"query":` (record-bytes.ts).
+// kind 0: query, protocol simple, sql = text. kind 1: result, status ok, tags [text], rows, duration_us.
+static napi_value EncodeRecordLine(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value argv[10];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 8) return int_value(env, -1);
+  size_t out_len = 0, prefix_len = 0;
+  uint8_t *o = bytes_of(env, argv[0], &out_len);
+  uint8_t *prefix = bytes_of(env, argv[4], &prefix_len);
+  uint64_t pos, seq, micros, query, kind, rows = 0, duration = 0;
+  if (o == NULL || prefix == NULL || get_uint(env, argv[1], &pos) || get_uint(env, argv[2], &seq) || get_uint(env, argv[3], &micros) ||
+      get_uint(env, argv[5], &query) || get_uint(env, argv[6], &kind) || kind > 1)
+    return int_value(env, -1);
+  if (kind == 1 && (argc < 10 || get_uint(env, argv[8], &rows) || get_uint(env, argv[9], &duration))) return int_value(env, -1);
+  uint8_t text[MAX_TEXT + 1];
+  size_t text_len = 0;
+  if (napi_get_value_string_utf8(env, argv[7], (char *)text, sizeof text, &text_len) != napi_ok || text_len >= MAX_TEXT) return int_value(env, -1);
+  // Room: the head (seq, stamp, fraction), the prefix, the text escaped at most six-fold, the rest.
+  if (pos > out_len || out_len - pos < 256 + prefix_len + 6 * text_len) return int_value(env, -1);
+  size_t p = (size_t)pos;
+  if (put_head(o, &p, seq, micros) != 0) return int_value(env, -1);
+  p = put(o, p, (const char *)prefix, prefix_len);
+  p = put_uint(o, p, query);
+  long end;
+  if (kind == 0) {
+    p = PUT(o, p, ",\"protocol\":\"simple\",\"sql\":");
+    if ((end = put_ascii_string(o, p, text, text_len)) < 0) return int_value(env, -1);
+    p = (size_t)end;
+  } else {
+    p = PUT(o, p, ",\"status\":\"ok\",\"tags\":[");
+    if ((end = put_ascii_string(o, p, text, text_len)) < 0) return int_value(env, -1);
+    p = PUT(o, (size_t)end, "],\"rows\":");
+    p = put_uint(o, p, rows);
+    p = PUT(o, p, ",\"duration_us\":");
+    p = put_uint(o, p, duration);
+  }
+  o[p++] = '}';
+  return int_value(env, (int64_t)p);
+}
+
+napi_status record_encode_init(napi_env env, napi_value exports) {
+  napi_value fn;
+  napi_status s = napi_create_function(env, "encodeRecordLine", NAPI_AUTO_LENGTH, EncodeRecordLine, NULL, &fn);
+  if (s != napi_ok) return s;
+  return napi_set_named_property(env, exports, "encodeRecordLine", fn);
+}
