@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <node_api.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,6 +152,11 @@ static void catch_up(appender *a) {
 
 static void *run(void *arg) {
   appender *a = arg;
+  // The thread only takes time the CPU would otherwise idle away: under full load the event
+  // loop's work (relaying, encoding) goes first, and if the thread falls behind, mappedTree
+  // hashes the rest on the event loop at the next checkpoint, as without the thread.
+  struct sched_param idle = {0};
+  (void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
   long poll_ns = POLL_MIN_NS;
   pthread_mutex_lock(&a->mu);
   while (!a->stop) {

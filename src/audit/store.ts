@@ -34,6 +34,7 @@ export class SealedLog implements AuditSink {
   readonly #pending = new LineBuffer();
   #nextSeq: number;
   #writtenSize: number; // records written: the tree size once hashed
+  #lastMicros = 0; // the newest record's time: the clock as of the last append, without reading it again
   #lastCheckpoint: number; // seq of the last checkpoint record
   #unpublished: { note: string; size: number } | null = null;
   #publishedAtMicros = Number.NEGATIVE_INFINITY; // when checkpoint.latest was last replaced
@@ -224,6 +225,7 @@ export class SealedLog implements AuditSink {
 
   #push(record: LogRecord, atMicros = this.#o.clock.nowMicros()): void {
     if (this.#closed) throw closedError();
+    this.#lastMicros = atMicros;
     const seq = this.#nextSeq;
     // The log could not be reopened with a line over MAX_LINE_BYTES (log-recovery.ts), so such a
     // record is refused: for a query that means the query is not forwarded (fail closed). A line
@@ -318,7 +320,7 @@ export class SealedLog implements AuditSink {
   #publish(now: boolean): void {
     const p = this.#unpublished;
     if (p === null || this.#writtenSize <= p.size) return;
-    const at = this.#o.clock.nowMicros();
+    const at = now ? this.#o.clock.nowMicros() : this.#lastMicros;
     if (!now && at - this.#publishedAtMicros < this.#o.checkpointMs * 1000) return;
     this.#publishedAtMicros = at;
     this.#unpublished = null;
@@ -332,9 +334,10 @@ export class SealedLog implements AuditSink {
     return this.#nextSeq - this.#lastCheckpoint - 1;
   }
 
-  #rotateIfDue(): void {
+  // nowMicros: the last record's time after a write (#drain), the clock's on the timer.
+  #rotateIfDue(nowMicros = this.#lastMicros): void {
     const seg = this.#segment;
-    const ageMs = (this.#o.clock.nowMicros() - seg.startedMicros) / 1000;
+    const ageMs = (nowMicros - seg.startedMicros) / 1000;
     if (this.#pending.count > 0 || (seg.bytes < this.#o.segmentMaxBytes && ageMs < this.#o.segmentMaxMs)) return;
     try {
       this.#startSegment('rotate');
@@ -370,7 +373,7 @@ export class SealedLog implements AuditSink {
     try {
       if (this.#recordsSinceCheckpoint() > 0) this.#checkpointNow(true);
       else this.#publish(true); // a checkpoint held back by #publish's rate limit
-      this.#rotateIfDue();
+      this.#rotateIfDue(this.#o.clock.nowMicros());
     } catch {
       // a failed write is reported through `healthy` and the next flush
     }
