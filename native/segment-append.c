@@ -8,20 +8,30 @@
 // page_mkwrite) are paid ahead by the appender's thread, which also hashes every record into the
 // RFC 9162 frontier, so the event loop only encodes and copies.
 //
+// The copy goes in ascending address order, as write(2) fills the page cache: a process killed
+// mid-copy leaves a prefix of the batch, then zeros, which recovery cuts as a torn final line.
+// (memcpy may store a large block's head last, which would leave zeros inside a line.)
+//
+// The thread hashes a private copy of each batch, never the file's pages: whoever can write the
+// file cannot get a changed record signed by changing it between the copy and the hashing.
+//
 // Space is reserved with fallocate before anything is stored into it: a full disk is an error
 // the store fails closed on, never SIGBUS on a store into a hole. That holds where a store into
 // reserved blocks cannot need more space, so only ext4, XFS and tmpfs are mapped (copy-on-write
-// file systems such as btrfs allocate at writeback, and a failed page_mkwrite is SIGBUS). The file therefore ends in
-// reserved, zero-filled space while it is open; close cuts it to the bytes appended, and after a
-// crash recovery cuts the zero tail (src/audit/log-recovery.ts).
+// file systems such as btrfs allocate at writeback, and a failed page_mkwrite is SIGBUS). What
+// can still raise SIGBUS: another process shortening the file, or the file system refusing a
+// page it had reserved (an ext4 journal abort); pgseal then dies as with kill -9, and the next
+// start recovers. The file ends in reserved, zero-filled space while it is open; close cuts it
+// to the bytes appended, and after a crash recovery cuts the zero tail (log-recovery.ts).
 //
 // Threads: the event loop appends (mappedWrite) and reads the tree (mappedTree); the appender's
 // thread reserves, prefaults and hashes. An append into space already reserved and mapped takes
-// no lock: it copies, then publishes the new end with a release store, which the thread reads
+// no lock: it copies, then publishes the new ends with release stores, which the thread reads
 // with acquire. Everything else is under the mutex. `busy` marks whichever thread is using the
-// mapping or the frontier outside the lock; the other waits for it to clear (the event loop
-// moves the mapping only after claiming it). The thread never reads past `published` (whole
-// lines only) nor touches pages past `reserved`.
+// private copy, the frontier or the mapping outside the lock; the other waits for it to clear.
+// The thread claims for at most HASH_BATCH bytes of hashing or POPULATE_BATCH of prefaulting at
+// a time, so the event loop never waits long. The thread never reads past `hashable` (whole
+// lines only) nor touches pages past `reserved` or the mapping.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -49,7 +60,9 @@
 #define RESERVE_STEP (256u << 10) // fallocate granule
 #define RESERVE_AHEAD (512u << 10) // the thread keeps this much reserved past the last append
 #define SPAN (1ull << 30) // address space mapped per segment at first; grown by mremap
-#define BATCH (256u << 10) // most bytes the thread hashes or prefaults per turn of its loop
+#define HASH_BATCH (16u << 10) // most bytes the thread hashes per claim (about 10 µs)
+#define POPULATE_BATCH (64u << 10) // most bytes it prefaults per claim
+#define COPY_INITIAL (4u << 20) // the private copy the thread hashes from
 #define POLL_MIN_NS 1000000L // the thread looks for new records every millisecond without being woken,
 #define POLL_MAX_NS 64000000L // and less often while there are none
 
@@ -66,9 +79,14 @@ typedef struct {
   // Written by the event loop only (base and span under mu and a claim), read by the thread under mu:
   uint8_t *base;
   uint64_t span; // bytes of address space mapped from offset 0
+  // The private copy of what was appended, for hashing: copy[0, hashable) holds whole lines, of
+  // which [0, hashed) are in the frontier. copy and copy_cap change only while the event loop
+  // has claimed (busy) the appender.
+  uint8_t *copy;
+  size_t copy_cap;
   // Written by the event loop without the lock (release), read by the thread (acquire):
   uint64_t written; // bytes appended: the file offset of the next byte
-  uint64_t published; // bytes of whole lines the thread may hash (== written)
+  uint64_t hashable;
   // Written under mu; reserved is also read by the event loop without it (acquire):
   uint64_t reserved; // file length after the last fallocate
   // Under mu:
@@ -118,13 +136,24 @@ static void hash_lines(appender *a, const uint8_t *data, size_t n) {
   }
 }
 
+// After a failed fallocate (mu held): ext4 may have extended the file part of the way; cut it
+// back to the space known to be reserved, so no zeros are left past what close would cut.
+static void cut_to_reserved(appender *a) {
+  while (ftruncate(a->fd, (off_t)a->reserved) != 0 && errno == EINTR) {
+  }
+}
+
 static int reserve_to(appender *a, uint64_t target) {
   target = (target + RESERVE_STEP - 1) / RESERVE_STEP * RESERVE_STEP;
   if (target <= a->reserved) return 0;
   int rc;
   do rc = fallocate(a->fd, 0, (off_t)a->reserved, (off_t)(target - a->reserved));
   while (rc != 0 && errno == EINTR);
-  if (rc != 0) return -errno;
+  if (rc != 0) {
+    rc = -errno;
+    cut_to_reserved(a);
+    return rc;
+  }
   STORE(a->reserved, target);
   return 0;
 }
@@ -140,23 +169,42 @@ static void release(appender *a) {
   pthread_cond_broadcast(&a->idle);
 }
 
-// Hash everything published, on the calling thread (mu held, mapping claimed by the caller).
+// Hash everything appended, on the calling thread (mu held, appender claimed by the caller).
 static void catch_up(appender *a) {
-  uint64_t from = a->hashed, to = LOAD(a->published);
+  uint64_t from = a->hashed, to = LOAD(a->hashable);
   if (to <= from) return;
   pthread_mutex_unlock(&a->mu);
-  hash_lines(a, a->base + from, to - from);
+  hash_lines(a, a->copy + from, to - from);
   pthread_mutex_lock(&a->mu);
   a->hashed = to;
 }
 
+// The thread starts work only in time the CPUs would otherwise idle away (SCHED_IDLE): under
+// full load the event loop's own work goes first, and what the thread leaves is hashed on the
+// event loop at the next checkpoint, as without it. While it holds a claim the event loop may be
+// waiting for, it runs at normal priority, so such a wait lasts one batch, not until a CPU idles.
+// Leaving SCHED_IDLE needs CAP_SYS_NICE or an RLIMIT_NICE that allows nice 0; without either
+// (pgseal's systemd unit also filters the call out) the thread simply stays at normal priority.
+static int idle_allowed;
+
+static void set_policy(int policy) {
+  struct sched_param none = {0};
+  if (idle_allowed) (void)pthread_setschedparam(pthread_self(), policy, &none);
+}
+
+static void claim_in_thread(appender *a) {
+  a->busy = 1;
+  set_policy(SCHED_OTHER);
+}
+
+static void release_in_thread(appender *a) {
+  release(a);
+  set_policy(SCHED_IDLE);
+}
+
 static void *run(void *arg) {
   appender *a = arg;
-  // The thread only takes time the CPU would otherwise idle away: under full load the event
-  // loop's work (relaying, encoding) goes first, and if the thread falls behind, mappedTree
-  // hashes the rest on the event loop at the next checkpoint, as without the thread.
-  struct sched_param idle = {0};
-  (void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
+  set_policy(SCHED_IDLE);
   long poll_ns = POLL_MIN_NS;
   pthread_mutex_lock(&a->mu);
   while (!a->stop) {
@@ -164,21 +212,22 @@ static void *run(void *arg) {
       pthread_cond_wait(&a->idle, &a->mu);
       continue;
     }
-    uint64_t published = LOAD(a->published), written = LOAD(a->written);
-    if (published > a->hashed) {
-      uint64_t from = a->hashed, to = published;
+    uint64_t hashable = LOAD(a->hashable), written = LOAD(a->written);
+    if (hashable > a->hashed) {
+      uint64_t from = a->hashed, to = hashable;
       // A batch ends at a line's end so the frontier is whole between batches.
-      if (to - from > BATCH) {
-        const uint8_t *p = a->base + from;
-        const uint8_t *nl = memrchr(p, '\n', BATCH);
+      if (to - from > HASH_BATCH) {
+        const uint8_t *p = a->copy + from;
+        const uint8_t *nl = memrchr(p, '\n', HASH_BATCH);
         if (nl != NULL) to = from + (uint64_t)(nl - p) + 1;
       }
-      a->busy = 1;
+      claim_in_thread(a);
+      const uint8_t *copy = a->copy;
       pthread_mutex_unlock(&a->mu);
-      hash_lines(a, a->base + from, to - from);
+      hash_lines(a, copy + from, to - from);
       pthread_mutex_lock(&a->mu);
       a->hashed = to;
-      release(a);
+      release_in_thread(a);
       poll_ns = POLL_MIN_NS;
       continue;
     }
@@ -191,35 +240,51 @@ static void *run(void *arg) {
       do rc = fallocate(a->fd, 0, (off_t)from, (off_t)(target - from));
       while (rc != 0 && errno == EINTR);
       pthread_mutex_lock(&a->mu);
-      if (rc != 0) a->reserve_failed = 1;
-      else if (target > a->reserved) STORE(a->reserved, target);
+      if (rc != 0) {
+        a->reserve_failed = 1;
+        cut_to_reserved(a);
+      } else if (target > a->reserved) STORE(a->reserved, target);
       continue;
     }
-    if (a->populate && a->populated < a->reserved) {
+    uint64_t limit = a->reserved < a->span ? a->reserved : a->span;
+    if (a->populate && a->populated < limit) {
       uint64_t from = (a->populated > written ? a->populated : written) & ~(page_size - 1);
-      uint64_t to = a->reserved - from > BATCH ? from + BATCH : a->reserved;
-      a->busy = 1;
+      uint64_t to = limit - from > POPULATE_BATCH ? from + POPULATE_BATCH : limit;
+      claim_in_thread(a);
+      uint8_t *base = a->base;
       pthread_mutex_unlock(&a->mu);
-      int rc = madvise(a->base + from, to - from, MADV_POPULATE_WRITE);
+      int rc = madvise(base + from, to - from, MADV_POPULATE_WRITE);
       int err = errno;
       pthread_mutex_lock(&a->mu);
       if (rc == 0) a->populated = to;
       else if (err != EINTR) a->populate = 0; // not supported here: appends fault their pages themselves
-      release(a);
+      release_in_thread(a);
       continue;
     }
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
+    clock_gettime(CLOCK_MONOTONIC, &until);
     until.tv_nsec += poll_ns;
     if (until.tv_nsec >= 1000000000L) {
       until.tv_sec += 1;
       until.tv_nsec -= 1000000000L;
     }
     pthread_cond_timedwait(&a->wake, &a->mu, &until);
-    if (LOAD(a->published) == a->hashed && poll_ns < POLL_MAX_NS) poll_ns *= 2;
+    if (LOAD(a->hashable) == a->hashed && poll_ns < POLL_MAX_NS) poll_ns *= 2;
   }
   pthread_mutex_unlock(&a->mu);
   return NULL;
+}
+
+// Store data at dst in ascending address order (see the top): 8-byte volatile stores, which the
+// compiler may neither reorder nor turn back into a memcpy call.
+static void copy_ascending(uint8_t *dst, const uint8_t *src, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    memcpy(&w, src + i, 8);
+    *(volatile uint64_t *)(void *)(dst + i) = w; // dst + i is 8-aligned only by chance: x86 and arm64 allow it
+  }
+  for (; i < n; i++) ((volatile uint8_t *)dst)[i] = src[i];
 }
 
 static napi_value int_value(napi_env env, int64_t v) {
@@ -239,6 +304,7 @@ static appender *appender_arg(napi_env env, napi_value v) {
 
 static void destroy(appender *a) {
   if (a->base != NULL) munmap(a->base, a->span);
+  free(a->copy);
   pthread_mutex_destroy(&a->mu);
   pthread_cond_destroy(&a->wake);
   pthread_cond_destroy(&a->idle);
@@ -275,7 +341,7 @@ static napi_value MappedOpen(napi_env env, napi_callback_info info) {
   appender *a = calloc(1, sizeof *a);
   if (a == NULL) return int_value(env, -ENOMEM);
   a->fd = fd;
-  a->written = a->published = a->hashed = a->reserved = a->populated = (uint64_t)length;
+  a->written = a->reserved = a->populated = (uint64_t)length;
   a->size = (uint64_t)size_d;
   a->count = (uint32_t)__builtin_popcountll(a->size);
   memcpy(a->frontier, frontier, frontier_len);
@@ -283,9 +349,15 @@ static napi_value MappedOpen(napi_env env, napi_callback_info info) {
   a->span = SPAN;
   while (a->span < (uint64_t)length + RESERVE_AHEAD) a->span *= 2;
   pthread_mutex_init(&a->mu, NULL);
-  pthread_cond_init(&a->wake, NULL);
+  pthread_condattr_t monotonic;
+  pthread_condattr_init(&monotonic);
+  pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC); // the thread's timed waits ignore wall-clock steps
+  pthread_cond_init(&a->wake, &monotonic);
+  pthread_condattr_destroy(&monotonic);
   pthread_cond_init(&a->idle, NULL);
-  int rc = reserve_to(a, a->written + RESERVE_STEP);
+  a->copy_cap = COPY_INITIAL;
+  a->copy = malloc(a->copy_cap);
+  int rc = a->copy == NULL ? -ENOMEM : reserve_to(a, a->written + RESERVE_STEP);
   if (rc == 0) {
     void *p = mmap(NULL, a->span, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) rc = -errno;
@@ -296,7 +368,7 @@ static napi_value MappedOpen(napi_env env, napi_callback_info info) {
     if (err != 0) rc = -err;
   }
   if (rc != 0) {
-    if (a->reserved > (uint64_t)length) (void)!ftruncate(fd, length);
+    (void)!ftruncate(fd, length); // whatever fallocate reserved, even in part
     destroy(a);
     return int_value(env, rc);
   }
@@ -305,11 +377,11 @@ static napi_value MappedOpen(napi_env env, napi_callback_info info) {
 }
 
 // Reserve and map up to end (the event loop, rarely: the thread keeps space reserved ahead).
+// The mapping grows first, so reserved space is always mapped.
 static int make_room(appender *a, uint64_t end) {
   pthread_mutex_lock(&a->mu);
-  int rc = reserve_to(a, end);
-  if (rc == 0) a->reserve_failed = 0; // space came back: the thread reserves ahead again
-  if (rc == 0 && end > a->span) {
+  int rc = 0;
+  if (end > a->span) {
     uint64_t span = a->span;
     while (span < end + RESERVE_AHEAD) span *= 2;
     claim(a);
@@ -321,6 +393,33 @@ static int make_room(appender *a, uint64_t end) {
     }
     release(a);
   }
+  if (rc == 0) rc = reserve_to(a, end);
+  if (rc == 0) a->reserve_failed = 0; // space came back: the thread reserves ahead again
+  pthread_mutex_unlock(&a->mu);
+  return rc;
+}
+
+// Make room for n more bytes in the private copy: once the thread has hashed it all (the event
+// loop hashes the rest itself if not), start it over; a batch larger than the copy grows it.
+static int make_copy_room(appender *a, size_t n) {
+  pthread_mutex_lock(&a->mu);
+  claim(a);
+  catch_up(a);
+  int rc = 0;
+  if (n > a->copy_cap) {
+    uint8_t *bigger = malloc(n);
+    if (bigger == NULL) rc = -ENOMEM;
+    else {
+      free(a->copy);
+      a->copy = bigger;
+      a->copy_cap = n;
+    }
+  }
+  if (rc == 0) {
+    a->hashed = 0;
+    STORE(a->hashable, 0);
+  }
+  release(a);
   pthread_mutex_unlock(&a->mu);
   return rc;
 }
@@ -344,11 +443,18 @@ static napi_value MappedWrite(napi_env env, napi_callback_info info) {
     int rc = make_room(a, end);
     if (rc != 0) return int_value(env, rc);
   }
-  // The thread reads only below published and prefaults, which stores nothing; only this thread
-  // moves the mapping.
-  memcpy(a->base + a->written, data, len);
+  uint64_t hashable = a->hashable;
+  if (hashable + len > a->copy_cap) {
+    int rc = make_copy_room(a, len);
+    if (rc != 0) return int_value(env, rc);
+    hashable = 0;
+  }
+  // The thread reads the copy only below hashable and the mapping not at all (prefaulting stores
+  // nothing); only this thread moves the mapping or replaces the copy.
+  copy_ascending(a->base + a->written, data, len);
+  memcpy(a->copy + hashable, data, len);
   STORE(a->written, end);
-  STORE(a->published, end);
+  STORE(a->hashable, hashable + len);
   return int_value(env, 0);
 }
 
@@ -394,12 +500,11 @@ static napi_value MappedClose(napi_env env, napi_callback_info info) {
   pthread_cond_broadcast(&a->idle);
   pthread_mutex_unlock(&a->mu);
   pthread_join(a->thread, NULL);
-  int rc = 0;
-  if (a->reserved > a->written) {
-    while ((rc = ftruncate(a->fd, (off_t)a->written)) != 0 && errno == EINTR) {
-    }
-    if (rc != 0) rc = -errno;
+  // Cut even when nothing looks reserved: a failed fallocate may have extended the file anyway.
+  int rc;
+  while ((rc = ftruncate(a->fd, (off_t)a->written)) != 0 && errno == EINTR) {
   }
+  if (rc != 0) rc = -errno;
   appenders[id] = NULL;
   destroy(a);
   return int_value(env, rc);
@@ -407,6 +512,8 @@ static napi_value MappedClose(napi_env env, napi_callback_info info) {
 
 napi_status segment_append_init(napi_env env, napi_value exports) {
   page_size = (uint64_t)sysconf(_SC_PAGESIZE);
+  struct rlimit nice;
+  idle_allowed = geteuid() == 0 || (getrlimit(RLIMIT_NICE, &nice) == 0 && nice.rlim_cur >= 20);
   static const struct {
     const char *name;
     napi_callback cb;

@@ -175,3 +175,22 @@ test('mapped segments and write(2) write the same log byte for byte: records, se
   assert.deepEqual(segmentNames(plain), names);
   for (const name of names) assert.ok(readFileSync(join(mapped, name)).equals(readFileSync(join(plain, name))), name);
 });
+
+test('a record changed in the file after it was appended is caught: the tree is hashed from pgseal\'s own copy, not the file', { skip }, async (t) => {
+  const dir = tempDir(t);
+  const log = SealedLog.open({ dir, origin: ORIGIN, signer: key, checkpointMs: 3_600_000 });
+  log.append({ type: 'query', session: 'm', query: 1, protocol: 'simple', sql: 'SELECT 1' });
+  await new Promise<void>((resolve) => log.commit(() => resolve()));
+  // Whoever can write the segment edits the record before the appender's thread has hashed it.
+  const [name] = segmentNames(dir);
+  const file = join(dir, name!);
+  const at = readFileSync(file).indexOf('SELECT 1');
+  const fd = openSync(file, 'r+');
+  writeSync(fd, Buffer.from('SELECT 2'), 0, 8, at);
+  closeSync(fd);
+  log.checkpoint();
+  log.close();
+  const report = await verifyLog(dirSources(dir), { trustedKey: key.verifier() });
+  assert.equal(report.ok, false, 'the signed checkpoint covers the record as appended, not as edited');
+  assert.match(formatReport(report), /TAMPERED/);
+});
