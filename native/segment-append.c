@@ -41,6 +41,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/vfs.h>
@@ -510,6 +511,22 @@ static napi_value MappedClose(napi_env env, napi_callback_info info) {
   return int_value(env, rc);
 }
 
+// lockDirectory(fd): an exclusive flock on the open directory fd, held until it is closed (or
+// the process dies); 0, or -errno (EWOULDBLOCK: another process holds it).
+static napi_value LockDirectory(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
+    napi_throw_type_error(env, NULL, "lockDirectory(fd)");
+    return NULL;
+  }
+  int rc;
+  while ((rc = flock(fd, LOCK_EX | LOCK_NB)) != 0 && errno == EINTR) {
+  }
+  return int_value(env, rc == 0 ? 0 : -errno);
+}
+
 napi_status segment_append_init(napi_env env, napi_value exports) {
   page_size = (uint64_t)sysconf(_SC_PAGESIZE);
   struct rlimit nice;
@@ -517,7 +534,7 @@ napi_status segment_append_init(napi_env env, napi_value exports) {
   static const struct {
     const char *name;
     napi_callback cb;
-  } fns[] = {{"mappedOpen", MappedOpen}, {"mappedWrite", MappedWrite}, {"mappedTree", MappedTree}, {"mappedClose", MappedClose}};
+  } fns[] = {{"mappedOpen", MappedOpen}, {"mappedWrite", MappedWrite}, {"mappedTree", MappedTree}, {"mappedClose", MappedClose}, {"lockDirectory", LockDirectory}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value fn;
     napi_status s = napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].cb, NULL, &fn);

@@ -1,9 +1,11 @@
 // Segment files (docs/audit-log-format.md §Files): `seg-<first seq, 20 digits>.jsonl`, written
 // append-only through one descriptor. A failed write is rolled back to the last whole batch.
 import { closeSync, constants, fdatasync, fdatasyncSync, fsyncSync, ftruncateSync, openSync, readdirSync, writeSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 
 import { PgsealError } from '../errors.js';
+import { nativeFunctions } from '../native-addon.js';
 import { MappedAppender, type TreeState } from './mapped-segment.js';
 
 const SEGMENT_NAME = /^seg-([0-9]{20})\.jsonl$/;
@@ -40,6 +42,31 @@ export function fsyncDir(dir: string): void {
   } catch (err) {
     throw auditError('fsync of the log directory', err);
   }
+}
+
+const locker = nativeFunctions<{ lockDirectory(fd: number): number }>(['lockDirectory']);
+
+/**
+ * lockLogDirectory takes an exclusive lock on the log directory for this process (flock: the
+ * kernel drops it when the process dies) and returns the descriptor that holds it, to close at
+ * the end; null without the native addon. Two writers would each continue the tree from the same
+ * point and cut each other's open segment: a second pgseal is refused with audit_error.
+ */
+export function lockLogDirectory(dir: string): number | null {
+  if (locker === null) return null;
+  let fd: number;
+  try {
+    fd = openSync(dir, 'r');
+  } catch (err) {
+    throw auditError(`open ${dir}`, err);
+  }
+  const rc = locker.lockDirectory(fd);
+  if (rc === 0) return fd;
+  closeSync(fd);
+  if (rc === -osConstants.errno.EWOULDBLOCK || rc === -osConstants.errno.EAGAIN) {
+    throw new PgsealError('audit_error', `audit log ${dir} is in use by another process (another pgseal serve on the same audit.dir?)`);
+  }
+  throw new PgsealError('audit_error', `audit log ${dir}: lock failed: errno ${-rc}`);
 }
 
 /** auditError wraps a failed file operation as PgsealError('audit_error') naming the operation and errno code. */

@@ -3,7 +3,7 @@
 // once written, so a failed write leaves the tree as it was. Where segments are mapped
 // (mapped-segment.ts) the appender's thread hashes them, and the store's frontier is brought up
 // to date from it whenever the tree is read (#tree).
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync } from 'node:fs';
 
 import { PgsealError } from '../errors.js';
 import { Checkpointer, writeLatestCheckpoint } from './checkpointer.js';
@@ -16,13 +16,14 @@ import { LineBuffer } from './line-buffer.js';
 import { encodeRecord, MAX_LINE_BYTES, type LogRecord } from './record.js';
 import { appendRecordBytes } from './record-bytes.js';
 import { recordLineAtLeast } from './record-size.js';
-import { SegmentFile, auditError, fsyncDir, segmentName } from './segment.js';
+import { SegmentFile, auditError, fsyncDir, lockLogDirectory, segmentName } from './segment.js';
 import { GroupCommit, type CommitCallback } from './store-commit.js';
 import { atTurnEnd } from './turn-end.js';
 
 export type { SealedLogOptions } from './store-options.js';
 
 let segmentOf: (log: SealedLog) => SegmentFile;
+let abandon: (log: SealedLog) => void;
 
 /** SealedLog is the audit store: JSON-lines segments, one RFC 9162 tree over all records, signed checkpoints. */
 export class SealedLog implements AuditSink {
@@ -53,9 +54,11 @@ export class SealedLog implements AuditSink {
     },
   );
   readonly #timer: NodeJS.Timeout;
+  readonly #dirLock: number | null; // holds the directory's lock until close
 
   static {
     segmentOf = (log) => log.#unmapSegment();
+    abandon = (log) => log.#abandon();
   }
 
   private constructor(o: StoreSettings, signer: SignerKey) {
@@ -66,13 +69,19 @@ export class SealedLog implements AuditSink {
     } catch (err) {
       throw auditError(`create ${o.dir}`, err);
     }
-    const recovered = recoverLog(o.dir, o.origin);
-    this.#frontier = recovered.frontier;
-    this.#nextSeq = recovered.frontier.size;
-    this.#writtenSize = this.#nextSeq;
-    this.#segmentNumber = recovered.segment - 1;
-    this.#lastCheckpoint = recovered.lastCheckpoint;
-    this.#startRun(recovered.repairs);
+    this.#dirLock = lockLogDirectory(o.dir);
+    try {
+      const recovered = recoverLog(o.dir, o.origin);
+      this.#frontier = recovered.frontier;
+      this.#nextSeq = recovered.frontier.size;
+      this.#writtenSize = this.#nextSeq;
+      this.#segmentNumber = recovered.segment - 1;
+      this.#lastCheckpoint = recovered.lastCheckpoint;
+      this.#startRun(recovered.repairs);
+    } catch (err) {
+      this.#unlock();
+      throw err;
+    }
     this.#timer = setInterval(() => this.#onTimer(), o.checkpointMs).unref();
   }
 
@@ -205,9 +214,24 @@ export class SealedLog implements AuditSink {
     } finally {
       this.#closed = true;
       this.#segment.close();
+      this.#unlock();
       this.#commits.answer(error);
     }
     if (error !== null) throw error;
+  }
+
+  // As if the process died here: no final checkpoint, nothing more written, the lock released.
+  #abandon(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    if (this.#lazy !== null) clearTimeout(this.#lazy);
+    this.#segment.close();
+    this.#unlock();
+  }
+
+  #unlock(): void {
+    if (this.#dirLock !== null) closeSync(this.#dirLock);
   }
 
   // Opening a run: a new segment whose first record is segment.start "start", then one log.repair per repair.
@@ -378,6 +402,11 @@ export class SealedLog implements AuditSink {
       // a failed write is reported through `healthy` and the next flush
     }
   }
+}
+
+/** crashForTest leaves log as a killed process would (no final checkpoint), releasing its directory so a test can open it again. */
+export function crashForTest(log: SealedLog): void {
+  abandon(log);
 }
 
 /** segmentFileForTest exposes the open segment, writing with write(2), so tests can substitute a failing descriptor. */

@@ -8,7 +8,7 @@ import { signCheckpoint } from '../../src/audit/checkpoint.js';
 import type { AuditEvent } from '../../src/audit/events.js';
 import { leafHash, rootFromLeaves } from '../../src/audit/merkle.js';
 import { SignerKey, type VerifierKey } from '../../src/audit/note.js';
-import { SealedLog, segmentFileForTest } from '../../src/audit/store.js';
+import { SealedLog, crashForTest } from '../../src/audit/store.js';
 
 /** ORIGIN is the fixture logs' origin line. */
 export const ORIGIN = 'pgseal.test/audit';
@@ -98,7 +98,7 @@ export function writeLog(dir: string, o: LogOptions = {}): void {
       log.append(e);
       log.flush();
     });
-    if (run.crash === true) segmentFileForTest(log).close(); // the process died: no final checkpoint
+    if (run.crash === true) crashForTest(log); // the process died: no final checkpoint
     else log.close();
     offset += 1;
   }

@@ -14,6 +14,7 @@ import { MappedAppender, mappedSegmentsAvailable } from '../../src/audit/mapped-
 import { MerkleFrontier } from '../../src/audit/merkle.js';
 import { SignerKey, generateSignerKey } from '../../src/audit/note.js';
 import { SealedLog } from '../../src/audit/store.js';
+import { nativeAddon } from '../../src/native-addon.js';
 import { verifyLog } from '../../src/audit/verify.js';
 import { formatReport } from '../../src/audit/verify-report.js';
 import { ORIGIN, checkLog, queryEvent, readLog, segmentNames, tempDir } from './store-helpers.js';
@@ -193,4 +194,15 @@ test('a record changed in the file after it was appended is caught: the tree is 
   const report = await verifyLog(dirSources(dir), { trustedKey: key.verifier() });
   assert.equal(report.ok, false, 'the signed checkpoint covers the record as appended, not as edited');
   assert.match(formatReport(report), /TAMPERED/);
+});
+
+test('a second writer on the same audit directory is refused while the first has it open', { skip: nativeAddon === null ? 'no native addon: no directory lock' : false }, (t) => {
+  const dir = tempDir(t);
+  const first = SealedLog.open({ dir, origin: ORIGIN, signer: key, checkpointMs: 3_600_000 });
+  assert.throws(() => SealedLog.open({ dir, origin: ORIGIN, signer: key }), { code: 'audit_error', message: /is in use by another process/ });
+  first.append(queryEvent(1));
+  first.close();
+  const second = SealedLog.open({ dir, origin: ORIGIN, signer: key, checkpointMs: 3_600_000 }); // released by close
+  second.close();
+  assert.deepEqual(checkLog(dir, [key.verifier()]).lines.filter((l) => l.record.type === 'query').map((l) => l.record.query), [1]);
 });

@@ -5,7 +5,7 @@ import { test, type TestContext } from 'node:test';
 
 import { rootFromLeaves } from '../../src/audit/merkle.js';
 import { generateSignerKey } from '../../src/audit/note.js';
-import { SealedLog, type SealedLogOptions } from '../../src/audit/store.js';
+import { SealedLog, crashForTest, type SealedLogOptions } from '../../src/audit/store.js';
 import { ORIGIN, checkLog, queryEvent, readLog, segmentNames, tempDir } from './store-helpers.js';
 
 const key = generateSignerKey('pgseal.test');
@@ -48,6 +48,7 @@ test('after a crash the count cadence continues from the last checkpoint in the 
     crashed.append(queryEvent(i)); // seq 1-9, checkpoint 10, seq 11-14
     crashed.flush();
   } // ... and no close: the process died here
+  crashForTest(crashed);
   assert.deepEqual(checkLog(dir, verifiers).checkpoints.map((c) => c.record.seq), [10]);
   const log = open(); // segment.start at 15: 5 records since the checkpoint at 10
   for (let i = 0; i < 5; i++) {
