@@ -41,9 +41,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,7 +63,7 @@
 #define RESERVE_AHEAD (512u << 10) // the thread keeps this much reserved past the last append
 #define SPAN (1ull << 30) // address space mapped per segment at first; grown by mremap
 #define HASH_BATCH (16u << 10) // most bytes the thread hashes per claim (about 10 µs)
-#define POPULATE_BATCH (64u << 10) // most bytes it prefaults per claim
+#define POPULATE_BATCH (16u << 10) // most bytes it prefaults per claim
 #define COPY_INITIAL (4u << 20) // the private copy the thread hashes from
 #define POLL_MIN_NS 1000000L // the thread looks for new records every millisecond without being woken,
 #define POLL_MAX_NS 64000000L // and less often while there are none
@@ -75,8 +76,8 @@ typedef struct {
   int fd;
   pthread_t thread;
   pthread_mutex_t mu;
-  pthread_cond_t wake; // to the thread: stop
   pthread_cond_t idle; // to the event loop: busy cleared
+  int wake_fd; // eventfd: the event loop wakes the sleeping thread (to stop)
   // Written by the event loop only (base and span under mu and a claim), read by the thread under mu:
   uint8_t *base;
   uint64_t span; // bytes of address space mapped from offset 0
@@ -95,8 +96,10 @@ typedef struct {
   uint64_t populated; // prefaulted up to here
   int populate; // MADV_POPULATE_WRITE works here
   int reserve_failed; // the thread's last fallocate failed: the event loop reserves (and reports) from now on
-  int busy;
-  int stop;
+  uint64_t cuts; // cut_to_reserved calls: a reservation the thread made across one is void
+  int busy; // the thread or the event loop uses copy, frontier, base or fd outside the lock
+  int stop; // the event loop is closing the appender: the thread does no more work
+  int closed; // the event loop is done with it: the thread frees it and ends
   uint64_t size; // tree size
   uint32_t count; // subtree roots in frontier, popcount(size)
   uint8_t frontier[MAX_HEIGHT * HASH];
@@ -140,6 +143,7 @@ static void hash_lines(appender *a, const uint8_t *data, size_t n) {
 // After a failed fallocate (mu held): ext4 may have extended the file part of the way; cut it
 // back to the space known to be reserved, so no zeros are left past what close would cut.
 static void cut_to_reserved(appender *a) {
+  a->cuts++;
   while (ftruncate(a->fd, (off_t)a->reserved) != 0 && errno == EINTR) {
   }
 }
@@ -180,110 +184,133 @@ static void catch_up(appender *a) {
   a->hashed = to;
 }
 
-// The thread starts work only in time the CPUs would otherwise idle away (SCHED_IDLE): under
-// full load the event loop's own work goes first, and what the thread leaves is hashed on the
-// event loop at the next checkpoint, as without it. While it holds a claim the event loop may be
-// waiting for, it runs at normal priority, so such a wait lasts one batch, not until a CPU idles.
-// Leaving SCHED_IDLE needs CAP_SYS_NICE or an RLIMIT_NICE that allows nice 0; without either
-// (pgseal's systemd unit also filters the call out) the thread simply stays at normal priority.
-static int idle_allowed;
+// The thread starts work only in time the CPUs would otherwise idle away: it sleeps at
+// SCHED_IDLE, and under full load the event loop's own work goes first; what the thread leaves
+// is hashed on the event loop at the next checkpoint, as without it. It switches to normal
+// priority before it takes the lock and back only after it has let go of everything, so the event
+// loop never waits for an idle-class thread. Leaving SCHED_IDLE needs CAP_SYS_NICE or an
+// RLIMIT_NICE that allows the current nice value; idle_allowed is whether a probe thread could go
+// there and back (pgseal's systemd unit filters the call: the thread stays at normal priority).
+static int idle_allowed = -1;
+
+static void *probe_idle(void *arg) {
+  struct sched_param none = {0};
+  int *ok = arg;
+  *ok = pthread_setschedparam(pthread_self(), SCHED_IDLE, &none) == 0 && pthread_setschedparam(pthread_self(), SCHED_OTHER, &none) == 0;
+  return NULL;
+}
 
 static void set_policy(int policy) {
   struct sched_param none = {0};
-  if (idle_allowed) (void)pthread_setschedparam(pthread_self(), policy, &none);
+  if (idle_allowed == 1) (void)pthread_setschedparam(pthread_self(), policy, &none);
 }
 
-static void claim_in_thread(appender *a) {
-  a->busy = 1;
-  set_policy(SCHED_OTHER);
+// Sleep up to ns, without the lock, unless the event loop wakes the thread.
+static void sleep_unlocked(appender *a, long ns) {
+  struct pollfd p = {a->wake_fd, POLLIN, 0};
+  if (poll(&p, 1, (int)(ns / 1000000L)) > 0) {
+    uint64_t n;
+    (void)!read(a->wake_fd, &n, sizeof n);
+  }
 }
 
-static void release_in_thread(appender *a) {
-  release(a);
-  set_policy(SCHED_IDLE);
+// One step of the thread's work (mu held, not claimed): hash a batch, reserve ahead, or prefault
+// a batch. Returns 0 when there was nothing to do.
+static int step(appender *a) {
+  uint64_t hashable = LOAD(a->hashable), written = LOAD(a->written);
+  if (hashable > a->hashed) {
+    uint64_t from = a->hashed, to = hashable;
+    // A batch ends at a line's end so the frontier is whole between batches.
+    if (to - from > HASH_BATCH) {
+      const uint8_t *p = a->copy + from;
+      const uint8_t *nl = memchr(p + HASH_BATCH - 1, '\n', to - from - (HASH_BATCH - 1)); // hashable ends in '\n'
+      if (nl != NULL) to = from + (uint64_t)(nl - p) + 1;
+    }
+    a->busy = 1;
+    const uint8_t *copy = a->copy;
+    pthread_mutex_unlock(&a->mu);
+    hash_lines(a, copy + from, to - from);
+    pthread_mutex_lock(&a->mu);
+    a->hashed = to;
+    release(a);
+    return 1;
+  }
+  if (!a->reserve_failed && a->reserved < written + RESERVE_AHEAD && written + RESERVE_AHEAD <= a->span) {
+    // Claimed, so close waits for it before the descriptor goes; appends go on meanwhile, and
+    // should one need the space first, it reserves it itself.
+    uint64_t from = a->reserved, target = (written + RESERVE_AHEAD + RESERVE_STEP - 1) / RESERVE_STEP * RESERVE_STEP;
+    uint64_t cuts = a->cuts;
+    a->busy = 1;
+    pthread_mutex_unlock(&a->mu);
+    int rc;
+    do rc = fallocate(a->fd, 0, (off_t)from, (off_t)(target - from));
+    while (rc != 0 && errno == EINTR);
+    pthread_mutex_lock(&a->mu);
+    if (rc != 0) {
+      a->reserve_failed = 1;
+      cut_to_reserved(a);
+    } else if (a->cuts != cuts) {
+      // The event loop's failed fallocate cut the file back meanwhile, maybe below target.
+      cut_to_reserved(a);
+    } else if (target > a->reserved) STORE(a->reserved, target);
+    release(a);
+    return 1;
+  }
+  uint64_t limit = a->reserved < a->span ? a->reserved : a->span;
+  if (a->populate && a->populated < limit) {
+    uint64_t from = (a->populated > written ? a->populated : written) & ~(page_size - 1);
+    uint64_t to = limit - from > POPULATE_BATCH ? from + POPULATE_BATCH : limit;
+    a->busy = 1;
+    uint8_t *base = a->base;
+    pthread_mutex_unlock(&a->mu);
+    int rc = madvise(base + from, to - from, MADV_POPULATE_WRITE);
+    int err = errno;
+    pthread_mutex_lock(&a->mu);
+    if (rc == 0) a->populated = to;
+    else if (err != EINTR) a->populate = 0; // not supported here: appends fault their pages themselves
+    release(a);
+    return 1;
+  }
+  return 0;
 }
+
+static void destroy(appender *a);
 
 static void *run(void *arg) {
   appender *a = arg;
-  set_policy(SCHED_IDLE);
   long poll_ns = POLL_MIN_NS;
-  pthread_mutex_lock(&a->mu);
-  while (!a->stop) {
-    if (a->busy) {
-      pthread_cond_wait(&a->idle, &a->mu);
+  for (;;) {
+    set_policy(SCHED_OTHER);
+    pthread_mutex_lock(&a->mu);
+    int worked = 0;
+    while (!a->stop && !a->busy && step(a)) worked = 1;
+    int stop = a->stop, closed = a->closed;
+    pthread_mutex_unlock(&a->mu);
+    if (closed) break;
+    if (stop) { // mappedClose is still using the appender
+      sleep_unlocked(a, POLL_MIN_NS);
       continue;
     }
-    uint64_t hashable = LOAD(a->hashable), written = LOAD(a->written);
-    if (hashable > a->hashed) {
-      uint64_t from = a->hashed, to = hashable;
-      // A batch ends at a line's end so the frontier is whole between batches.
-      if (to - from > HASH_BATCH) {
-        const uint8_t *p = a->copy + from;
-        const uint8_t *nl = memrchr(p, '\n', HASH_BATCH);
-        if (nl != NULL) to = from + (uint64_t)(nl - p) + 1;
-      }
-      claim_in_thread(a);
-      const uint8_t *copy = a->copy;
-      pthread_mutex_unlock(&a->mu);
-      hash_lines(a, copy + from, to - from);
-      pthread_mutex_lock(&a->mu);
-      a->hashed = to;
-      release_in_thread(a);
-      poll_ns = POLL_MIN_NS;
-      continue;
-    }
-    if (!a->reserve_failed && a->reserved < written + RESERVE_AHEAD && written + RESERVE_AHEAD <= a->span) {
-      // Outside the lock: appends go on meanwhile. Should one need the space first, it reserves
-      // it itself; fallocate over an allocated range changes nothing.
-      uint64_t from = a->reserved, target = (written + RESERVE_AHEAD + RESERVE_STEP - 1) / RESERVE_STEP * RESERVE_STEP;
-      pthread_mutex_unlock(&a->mu);
-      int rc;
-      do rc = fallocate(a->fd, 0, (off_t)from, (off_t)(target - from));
-      while (rc != 0 && errno == EINTR);
-      pthread_mutex_lock(&a->mu);
-      if (rc != 0) {
-        a->reserve_failed = 1;
-        cut_to_reserved(a);
-      } else if (target > a->reserved) STORE(a->reserved, target);
-      continue;
-    }
-    uint64_t limit = a->reserved < a->span ? a->reserved : a->span;
-    if (a->populate && a->populated < limit) {
-      uint64_t from = (a->populated > written ? a->populated : written) & ~(page_size - 1);
-      uint64_t to = limit - from > POPULATE_BATCH ? from + POPULATE_BATCH : limit;
-      claim_in_thread(a);
-      uint8_t *base = a->base;
-      pthread_mutex_unlock(&a->mu);
-      int rc = madvise(base + from, to - from, MADV_POPULATE_WRITE);
-      int err = errno;
-      pthread_mutex_lock(&a->mu);
-      if (rc == 0) a->populated = to;
-      else if (err != EINTR) a->populate = 0; // not supported here: appends fault their pages themselves
-      release_in_thread(a);
-      continue;
-    }
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_nsec += poll_ns;
-    if (until.tv_nsec >= 1000000000L) {
-      until.tv_sec += 1;
-      until.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(&a->wake, &a->mu, &until);
-    if (LOAD(a->hashable) == a->hashed && poll_ns < POLL_MAX_NS) poll_ns *= 2;
+    if (worked) poll_ns = POLL_MIN_NS;
+    else if (poll_ns < POLL_MAX_NS) poll_ns *= 2;
+    set_policy(SCHED_IDLE);
+    sleep_unlocked(a, poll_ns);
   }
-  pthread_mutex_unlock(&a->mu);
+  // mappedClose has unmapped, cut and left the appender to this thread.
+  destroy(a);
   return NULL;
 }
 
 // Store data at dst in ascending address order (see the top): 8-byte volatile stores, which the
 // compiler may neither reorder nor turn back into a memcpy call.
+typedef uint64_t unaligned_u64 __attribute__((aligned(1), may_alias));
+
 static void copy_ascending(uint8_t *dst, const uint8_t *src, size_t n) {
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     uint64_t w;
     memcpy(&w, src + i, 8);
-    *(volatile uint64_t *)(void *)(dst + i) = w; // dst + i is 8-aligned only by chance: x86 and arm64 allow it
+    *(volatile unaligned_u64 *)(void *)(dst + i) = w;
   }
   for (; i < n; i++) ((volatile uint8_t *)dst)[i] = src[i];
 }
@@ -305,9 +332,9 @@ static appender *appender_arg(napi_env env, napi_value v) {
 
 static void destroy(appender *a) {
   if (a->base != NULL) munmap(a->base, a->span);
+  if (a->wake_fd >= 0) close(a->wake_fd);
   free(a->copy);
   pthread_mutex_destroy(&a->mu);
-  pthread_cond_destroy(&a->wake);
   pthread_cond_destroy(&a->idle);
   free(a);
 }
@@ -350,15 +377,17 @@ static napi_value MappedOpen(napi_env env, napi_callback_info info) {
   a->span = SPAN;
   while (a->span < (uint64_t)length + RESERVE_AHEAD) a->span *= 2;
   pthread_mutex_init(&a->mu, NULL);
-  pthread_condattr_t monotonic;
-  pthread_condattr_init(&monotonic);
-  pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC); // the thread's timed waits ignore wall-clock steps
-  pthread_cond_init(&a->wake, &monotonic);
-  pthread_condattr_destroy(&monotonic);
   pthread_cond_init(&a->idle, NULL);
+  a->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (idle_allowed < 0) {
+    pthread_t probe;
+    int ok = 0;
+    if (pthread_create(&probe, NULL, probe_idle, &ok) == 0) pthread_join(probe, NULL);
+    idle_allowed = ok;
+  }
   a->copy_cap = COPY_INITIAL;
   a->copy = malloc(a->copy_cap);
-  int rc = a->copy == NULL ? -ENOMEM : reserve_to(a, a->written + RESERVE_STEP);
+  int rc = a->copy == NULL ? -ENOMEM : a->wake_fd < 0 ? -errno : reserve_to(a, a->written + RESERVE_STEP);
   if (rc == 0) {
     void *p = mmap(NULL, a->span, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) rc = -errno;
@@ -439,6 +468,7 @@ static napi_value MappedWrite(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (len == 0) return int_value(env, 0);
+  if (data[len - 1] != '\n') return int_value(env, -EINVAL); // the thread hashes whole lines only
   uint64_t end = a->written + len;
   if (end > LOAD(a->reserved) || end > a->span) {
     int rc = make_room(a, end);
@@ -485,8 +515,10 @@ static napi_value MappedTree(napi_env env, napi_callback_info info) {
   return v;
 }
 
-// mappedClose(id): stops the thread, unmaps, and cuts the file to the bytes appended; 0 or
-// -errno from the cut. The appender is gone either way; the descriptor stays the caller's.
+// mappedClose(id): unmaps, cuts the file to the bytes appended and leaves the appender to its
+// thread, which frees it when it next wakes (woken now): the event loop does not wait for an
+// idle-class thread to be scheduled, and does not touch the appender after setting closed. 0 or -errno from the cut. The descriptor stays the
+// caller's; the thread no longer touches it once stop is set and it is not claimed.
 static napi_value MappedClose(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -495,19 +527,25 @@ static napi_value MappedClose(napi_env env, napi_callback_info info) {
   if (a == NULL) return NULL;
   uint32_t id;
   napi_get_value_uint32(env, argv[0], &id);
+  appenders[id] = NULL;
   pthread_mutex_lock(&a->mu);
   a->stop = 1;
-  pthread_cond_broadcast(&a->wake);
-  pthread_cond_broadcast(&a->idle);
-  pthread_mutex_unlock(&a->mu);
-  pthread_join(a->thread, NULL);
+  while (a->busy) pthread_cond_wait(&a->idle, &a->mu); // at most one batch, at normal priority
+  munmap(a->base, a->span);
+  a->base = NULL;
   // Cut even when nothing looks reserved: a failed fallocate may have extended the file anyway.
   int rc;
   while ((rc = ftruncate(a->fd, (off_t)a->written)) != 0 && errno == EINTR) {
   }
   if (rc != 0) rc = -errno;
-  appenders[id] = NULL;
-  destroy(a);
+  // The last use of the appender here: once closed is set and the lock let go, the thread may
+  // free it at any moment.
+  uint64_t one = 1;
+  (void)!write(a->wake_fd, &one, sizeof one);
+  pthread_t thread = a->thread;
+  a->closed = 1;
+  pthread_mutex_unlock(&a->mu);
+  pthread_detach(thread);
   return int_value(env, rc);
 }
 
@@ -529,8 +567,6 @@ static napi_value LockDirectory(napi_env env, napi_callback_info info) {
 
 napi_status segment_append_init(napi_env env, napi_value exports) {
   page_size = (uint64_t)sysconf(_SC_PAGESIZE);
-  struct rlimit nice;
-  idle_allowed = geteuid() == 0 || (getrlimit(RLIMIT_NICE, &nice) == 0 && nice.rlim_cur >= 20);
   static const struct {
     const char *name;
     napi_callback cb;

@@ -54,7 +54,7 @@ export class MappedAppender {
   /** write appends data (whole lines), or throws with nothing appended when the space cannot be reserved. */
   write(data: Uint8Array): void {
     const rc = addon!.mappedWrite(this.#id, data);
-    if (rc !== 0) throw errnoError(rc, 'fallocate');
+    if (rc !== 0) throw errnoError(rc, 'reserving space');
   }
 
   /** tree returns the frontier over every line appended so far (hashing what the thread has not reached yet). */

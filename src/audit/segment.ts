@@ -66,7 +66,8 @@ export function lockLogDirectory(dir: string): number | null {
   if (rc === -osConstants.errno.EWOULDBLOCK || rc === -osConstants.errno.EAGAIN) {
     throw new PgsealError('audit_error', `audit log ${dir} is in use by another process (another pgseal serve on the same audit.dir?)`);
   }
-  throw new PgsealError('audit_error', `audit log ${dir}: lock failed: errno ${-rc}`);
+  // A file system without flock (NFS refuses it on a directory): run unlocked, as without the addon.
+  return null;
 }
 
 /** auditError wraps a failed file operation as PgsealError('audit_error') naming the operation and errno code. */
@@ -139,6 +140,11 @@ export class SegmentFile {
       this.#torn = true; // write(2) appends at the end of the file: cut the zero tail first
       throw auditError('truncate of the reserved space', err);
     }
+  }
+
+  /** settle cuts what a failed write or unmap left after the last whole batch; throws audit_error while it cannot. */
+  settle(): void {
+    this.#repair();
   }
 
   /** write appends data wholly or throws audit_error after truncating any partial write (best effort). */

@@ -54,7 +54,7 @@ export class SealedLog implements AuditSink {
     },
   );
   readonly #timer: NodeJS.Timeout;
-  readonly #dirLock: number | null; // holds the directory's lock until close
+  #dirLock: number | null; // holds the directory's lock until close
 
   static {
     segmentOf = (log) => log.#unmapSegment();
@@ -113,7 +113,15 @@ export class SealedLog implements AuditSink {
   // The frontier over every record written; a mapped segment's thread may not have hashed the
   // latest ones yet, so it is asked (and hashes the rest on the spot).
   #tree(): MerkleFrontier {
-    if (this.#segment.mapped) this.#frontier.load(this.#segment.tree());
+    if (!this.#segment.mapped) return this.#frontier;
+    const tree = this.#segment.tree();
+    // The appender counts the lines it hashed, the store the records it wrote: they must agree
+    // before anything is signed.
+    if (tree.size !== this.#writtenSize) {
+      this.#healthy = false;
+      throw new PgsealError('audit_error', `audit log tree holds ${tree.size} records where ${this.#writtenSize} were written`);
+    }
+    this.#frontier.load(tree);
     return this.#frontier;
   }
 
@@ -206,9 +214,13 @@ export class SealedLog implements AuditSink {
       if (this.#recordsSinceCheckpoint() > 0) this.#checkpointNow(true);
       this.#writeBatch(); // a checkpoint whose write had failed is still buffered
       this.#publish(true);
-      this.#segment.unmap(); // cut the reserved space before the fsync makes the length durable
-      this.#segment.fsyncSync();
-      fsyncDir(this.#o.dir);
+      this.#tree(); // so root() after close covers every record
+      try {
+        this.#segment.unmap(); // cut the reserved space before the fsync makes the length durable
+      } finally {
+        this.#segment.fsyncSync(); // the records, even if the cut failed
+        fsyncDir(this.#o.dir);
+      }
     } catch (err) {
       error = auditError('close', err);
     } finally {
@@ -231,7 +243,14 @@ export class SealedLog implements AuditSink {
   }
 
   #unlock(): void {
-    if (this.#dirLock !== null) closeSync(this.#dirLock);
+    const fd = this.#dirLock;
+    this.#dirLock = null;
+    if (fd === null) return;
+    try {
+      closeSync(fd);
+    } catch {
+      // the lock goes with the descriptor either way
+    }
   }
 
   // Opening a run: a new segment whose first record is segment.start "start", then one log.repair per repair.
@@ -379,6 +398,7 @@ export class SealedLog implements AuditSink {
     const tree = old === undefined ? this.#frontier : this.#tree();
     if (old !== undefined) {
       old.unmap(); // cut the reserved space before the fsync makes the length durable
+      old.settle(); // a cut that failed before is retried: no segment is left with zeros after its records
       if (durable) this.#syncNow();
     }
     const seq = this.#nextSeq;
