@@ -64,6 +64,7 @@
 #define SPAN (1ull << 30) // address space mapped per segment at first; grown by mremap
 #define HASH_BATCH (16u << 10) // most bytes the thread hashes per claim (about 10 µs)
 #define POPULATE_BATCH (16u << 10) // most bytes it prefaults per claim
+#define HASH_URGENT (64u << 10) // unhashed bytes past which the thread hashes at normal priority
 #define COPY_INITIAL (4u << 20) // the private copy the thread hashes from
 #define POLL_MIN_NS 1000000L // the thread looks for new records every millisecond without being woken,
 #define POLL_MAX_NS 64000000L // and less often while there are none
@@ -282,18 +283,24 @@ static void *run(void *arg) {
   for (;;) {
     set_policy(SCHED_OTHER);
     pthread_mutex_lock(&a->mu);
-    int worked = 0;
-    while (!a->stop && !a->busy && step(a)) worked = 1;
+    int worked = !a->stop && !a->busy && step(a);
     int stop = a->stop, closed = a->closed;
+    uint64_t behind = LOAD(a->hashable) - a->hashed;
     pthread_mutex_unlock(&a->mu);
     if (closed) break;
     if (stop) { // mappedClose is still using the appender
       sleep_unlocked(a, POLL_MIN_NS);
       continue;
     }
-    if (worked) poll_ns = POLL_MIN_NS;
-    else if (poll_ns < POLL_MAX_NS) poll_ns *= 2;
-    set_policy(SCHED_IDLE);
+    // Back to idle between steps: the next one starts only when a CPU has nothing else to do;
+    // unless hashing has fallen so far behind that the event loop would hash the rest itself at
+    // the next checkpoint, on the path of every query.
+    set_policy(behind > HASH_URGENT ? SCHED_OTHER : SCHED_IDLE);
+    if (worked) {
+      poll_ns = POLL_MIN_NS;
+      continue;
+    }
+    if (poll_ns < POLL_MAX_NS) poll_ns *= 2;
     sleep_unlocked(a, poll_ns);
   }
   // mappedClose has unmapped, cut and left the appender to this thread.
