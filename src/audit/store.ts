@@ -169,9 +169,10 @@ export class SealedLog implements AuditSink {
   }
 
   /**
-   * commit calls cb once the records appended so far are written (os) or on disk (fsync).
-   * Either way the write happens once at the end of this event-loop turn, so the queries of
-   * every session that arrived in the turn share one write (and, with fsync, one fdatasync).
+   * commit calls cb once the records appended so far are written (os) or on disk (fsync). On a
+   * mapped segment (os) that is at once; otherwise the write happens once at the end of this
+   * event-loop turn, so the queries of every session that arrived in the turn share one write
+   * (and, with fsync, one fdatasync).
    */
   commit(cb: CommitCallback): void {
     if (this.#closed) {
