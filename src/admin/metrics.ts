@@ -75,6 +75,23 @@ export class MeteredSink implements AuditSink {
     }
   }
 
+  /** appendQuery counts a query and passes it on (as an event if the inner sink has no appendQuery). */
+  appendQuery(session: string, query: number, sql: string, atMicros: number): void {
+    const inner = this.inner;
+    if (inner.appendQuery !== undefined) inner.appendQuery(session, query, sql, atMicros);
+    else inner.append({ type: 'query', session, query, protocol: 'simple', sql }, atMicros);
+    this.counters.auditRecords++;
+    this.counters.queries++;
+  }
+
+  /** appendOkResult counts the record and passes it on (as an event if the inner sink has no appendOkResult). */
+  appendOkResult(session: string, query: number, tag: string, rows: number, durationUs: number, atMicros: number): void {
+    const inner = this.inner;
+    if (inner.appendOkResult !== undefined) inner.appendOkResult(session, query, tag, rows, durationUs, atMicros);
+    else inner.append({ type: 'result', session, query, status: 'ok', tags: [tag], rows, duration_us: durationUs }, atMicros);
+    this.counters.auditRecords++;
+  }
+
   /** flush passes through, counting failures. */
   flush(): void {
     try {

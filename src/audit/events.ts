@@ -85,6 +85,13 @@ export interface AuditSink {
   /** append records event, stamped atMicros when the caller has just read the clock, otherwise now. */
   append(event: AuditEvent, atMicros?: number): void;
   flush(): void;
+  /**
+   * appendQuery and appendOkResult record the two events of almost every query (a simple-protocol
+   * query; an ok result with one tag) from their fields, without an event object; a sink without
+   * them gets the same events through append.
+   */
+  appendQuery?(session: string, query: number, sql: string, atMicros: number): void;
+  appendOkResult?(session: string, query: number, tag: string, rows: number, durationUs: number, atMicros: number): void;
   /** commit makes every appended record durable per the configured durability, then calls back (synchronously when it can). */
   commit(done: (err: Error | null) => void): void;
   /** healthy is false while the log cannot be written (pgseal then fails closed). */

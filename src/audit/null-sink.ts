@@ -4,6 +4,8 @@ import type { AuditEvent, AuditSink } from './events.js';
 export class NullSink implements AuditSink {
   readonly healthy = true;
   append(_event: AuditEvent, _atMicros?: number): void {}
+  appendQuery(_session: string, _query: number, _sql: string, _atMicros: number): void {}
+  appendOkResult(_session: string, _query: number, _tag: string, _rows: number, _durationUs: number, _atMicros: number): void {}
   flush(): void {}
   commit(done: (err: Error | null) => void): void {
     done(null);

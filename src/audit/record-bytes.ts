@@ -202,8 +202,26 @@ function begin(o: Buffer, p: number, seq: number, micros: number, type: Buffer, 
   return int(o, p, query);
 }
 
-/** closed ends a line the addon wrote, its closing brace included, at offset at. */
-function closed(lines: LineBuffer, at: number): true {
+/**
+ * appendQueryLine appends the line of a simple-protocol query record without params, exactly as
+ * encodeRecord would, when the addon can write it (ASCII text, non-negative safe integers);
+ * false, with nothing appended, otherwise.
+ */
+export function appendQueryLine(lines: LineBuffer, seq: number, micros: number, session: string, query: number, sql: string): boolean {
+  if (native === null || session.length > SHORT || sql.length >= NATIVE_MAX_TEXT) return false;
+  const o = lines.open(FIXED_BYTES + 6 * sql.length);
+  const at = native.encodeRecordLine(o, lines.length, seq, micros, sessionPrefix(QUERY_TYPE, session), query, 0, sql);
+  if (at < 0) return false;
+  lines.close(at);
+  return true;
+}
+
+/** appendOkResultLine is appendQueryLine for a result record with status ok, one tag and no error. */
+export function appendOkResultLine(lines: LineBuffer, seq: number, micros: number, session: string, query: number, tag: string, rows: number, durationUs: number): boolean {
+  if (native === null || session.length > SHORT || tag.length >= NATIVE_MAX_TEXT) return false;
+  const o = lines.open(FIXED_BYTES + 6 * tag.length);
+  const at = native.encodeRecordLine(o, lines.length, seq, micros, sessionPrefix(RESULT_TYPE, session), query, 1, tag, rows, durationUs);
+  if (at < 0) return false;
   lines.close(at);
   return true;
 }
@@ -219,11 +237,8 @@ function queryLine(lines: LineBuffer, seq: number, micros: number, r: QueryRecor
   if (!isStr(r.session) || !isInt(r.query) || !isStr(r.protocol) || !isStr(r.sql) || !isOptStr(r.statement) || !isOptStr(r.portal)) return false;
   if (r.params !== undefined && !Array.isArray(r.params)) return false;
   if (r.sql_length !== undefined || r.sql_sha256 !== undefined) return false; // a truncated text is rare: JSON.stringify writes it
-  if (native !== null && r.protocol === 'simple' && r.statement === undefined && r.portal === undefined && r.params === undefined &&
-      r.session.length <= SHORT && r.sql.length < NATIVE_MAX_TEXT) {
-    const o = lines.open(FIXED_BYTES + 6 * r.sql.length);
-    const at = native.encodeRecordLine(o, lines.length, seq, micros, sessionPrefix(QUERY_TYPE, r.session), r.query, 0, r.sql);
-    if (at >= 0) return closed(lines, at);
+  if (r.protocol === 'simple' && r.statement === undefined && r.portal === undefined && r.params === undefined && appendQueryLine(lines, seq, micros, r.session, r.query, r.sql)) {
+    return true;
   }
   const session = prepare(r.session);
   const protocol = prepare(r.protocol);
@@ -259,13 +274,9 @@ function resultLine(lines: LineBuffer, seq: number, micros: number, r: ResultRec
   if (!isOptStr(r.sqlstate) || !isOptStr(r.message) || !isInt(r.duration_us)) return false;
   if (r.tags_omitted !== undefined) return false; // rare: JSON.stringify writes it
   const tags = r.tags;
-  if (native !== null && r.status === 'ok' && tags.length === 1 && r.sqlstate === undefined && r.message === undefined && r.session.length <= SHORT) {
-    const tag = tags[0];
-    if (isStr(tag) && tag.length < NATIVE_MAX_TEXT) {
-      const o = lines.open(FIXED_BYTES + 6 * tag.length);
-      const at = native.encodeRecordLine(o, lines.length, seq, micros, sessionPrefix(RESULT_TYPE, r.session), r.query, 1, tag, r.rows, r.duration_us);
-      if (at >= 0) return closed(lines, at);
-    }
+  if (r.status === 'ok' && tags.length === 1 && r.sqlstate === undefined && r.message === undefined && isStr(tags[0]) &&
+      appendOkResultLine(lines, seq, micros, r.session, r.query, tags[0], r.rows, r.duration_us)) {
+    return true;
   }
   let tagRoom = 0;
   for (let i = 0; i < tags.length; i++) {

@@ -14,7 +14,7 @@ import type { SignerKey } from './note.js';
 import { resolveSettings, type SealedLogOptions, type StoreSettings } from './store-options.js';
 import { LineBuffer } from './line-buffer.js';
 import { encodeRecord, MAX_LINE_BYTES, type LogRecord } from './record.js';
-import { appendRecordBytes } from './record-bytes.js';
+import { appendOkResultLine, appendQueryLine, appendRecordBytes } from './record-bytes.js';
 import { recordLineAtLeast } from './record-size.js';
 import { SegmentFile, auditError, fsyncDir, lockLogDirectory, segmentName } from './segment.js';
 import { GroupCommit, type CommitCallback } from './store-commit.js';
@@ -139,6 +139,29 @@ export class SealedLog implements AuditSink {
    */
   append(event: AuditEvent, atMicros?: number): void {
     this.#push(event, atMicros);
+    if (!this.#scheduled && !this.#lazyArmed) this.#armLazy();
+  }
+
+  /** appendQuery appends a simple-protocol query record: the same line as append would write, without the event object. */
+  appendQuery(session: string, query: number, sql: string, atMicros: number): void {
+    if (this.#closed || !appendQueryLine(this.#pending, this.#nextSeq, atMicros, session, query, sql)) {
+      return this.append({ type: 'query', session, query, protocol: 'simple', sql }, atMicros);
+    }
+    this.#appended(atMicros);
+  }
+
+  /** appendOkResult appends a result record with status ok and one tag: the same line as append would write. */
+  appendOkResult(session: string, query: number, tag: string, rows: number, durationUs: number, atMicros: number): void {
+    if (this.#closed || !appendOkResultLine(this.#pending, this.#nextSeq, atMicros, session, query, tag, rows, durationUs)) {
+      return this.append({ type: 'result', session, query, status: 'ok', tags: [tag], rows, duration_us: durationUs }, atMicros);
+    }
+    this.#appended(atMicros);
+  }
+
+  // A line the fast paths appended: what #push and append do after encoding.
+  #appended(atMicros: number): void {
+    this.#lastMicros = atMicros;
+    this.#nextSeq += 1;
     if (!this.#scheduled && !this.#lazyArmed) this.#armLazy();
   }
 

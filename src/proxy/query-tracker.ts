@@ -165,7 +165,8 @@ export class QueryTracker {
     const id = this.nextId++;
     const protocol = kind === 'query' ? 'simple' : kind === 'execute' ? 'extended' : 'function';
     const start = this.clock.nowMicros();
-    this.sink.append({ type: 'query', session: this.session, query: id, protocol, sql: fields.sql.sql, sql_length: fields.sql.sql_length, sql_sha256: fields.sql.sql_sha256, statement: fields.statement, portal: fields.portal, params: fields.params }, start);
+    if (kind === 'query' && fields.sql.sql_length === undefined && this.sink.appendQuery !== undefined) this.sink.appendQuery(this.session, id, fields.sql.sql, start);
+    else this.sink.append({ type: 'query', session: this.session, query: id, protocol, sql: fields.sql.sql, sql_length: fields.sql.sql_length, sql_sha256: fields.sql.sql_sha256, statement: fields.statement, portal: fields.portal, params: fields.params }, start);
     this.queries++;
     this.queriesSinceFlush++;
     this.pending.push({ kind, id, start, tags: [], tagChars: 0, tagsOmitted: 0, rows: 0, dataRows: 0, error: null, copy: null });
@@ -247,6 +248,9 @@ export class QueryTracker {
     const rows = status === 'suspended' ? op.dataRows : op.rows;
     const end = this.clock.nowMicros();
     const error = op.error;
+    if (status === 'ok' && error === null && op.tags.length === 1 && op.tagsOmitted === 0 && this.sink.appendOkResult !== undefined) {
+      return this.sink.appendOkResult(this.session, op.id, op.tags[0]!, rows, end - op.start, end);
+    }
     this.sink.append(
       {
         type: 'result', session: this.session, query: op.id, status, tags: op.tags, tags_omitted: op.tagsOmitted > 0 ? op.tagsOmitted : undefined, rows,

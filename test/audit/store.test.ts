@@ -7,7 +7,7 @@ import { openCheckpoint } from '../../src/audit/checkpoint.js';
 import { formatTimestamp } from '../../src/audit/clock.js';
 import type { AuditEvent } from '../../src/audit/events.js';
 import { rootFromLeaves } from '../../src/audit/merkle.js';
-import { generateSignerKey } from '../../src/audit/note.js';
+import { SignerKey, generateSignerKey } from '../../src/audit/note.js';
 import { MAX_LINE_BYTES, TimestampFormatter } from '../../src/audit/record.js';
 import type { PgsealError } from '../../src/errors.js';
 import { sqlstateOf } from '../../src/proxy/client-errors.js';
@@ -285,4 +285,32 @@ test('a truncated SQL text is written with sql_length and sql_sha256 after sql',
   log.close();
   const q = readLog(dir).find((l) => l.record.type === 'query')!;
   assert.deepEqual(Object.keys(q.record), ['seq', 'ts', 'type', 'session', 'query', 'protocol', 'sql', 'sql_length', 'sql_sha256']);
+});
+
+test('appendQuery and appendOkResult write the lines append writes for the same events, fallbacks included', (t) => {
+  const seed = Buffer.alloc(32, 9);
+  const write = (fast: boolean): string => {
+    const dir = tempDir(t);
+    const log = SealedLog.open({ dir, origin: ORIGIN, signer: new SignerKey('pgseal.test', seed), clock: new FakeClock(), ...QUIET });
+    const base = Date.UTC(2026, 10, 26, 13, 24, 59) * 1000;
+    // ASCII (the addon), non-ASCII and escapes (JavaScript), a long text, odd numbers (JavaScript).
+    const cases: Array<[string, string, number, number]> = [
+      ['s1', 'SELECT 1', 1, 5], ['s2', "SELECT 'é'", 1, 0], ['s1', 'SELECT "x"\n\t', 0, 7], ['s3', 'x'.repeat(5000), 2, 1], ['s\u0001', 'SELECT 2', -1, 3],
+    ];
+    cases.forEach(([session, sql, rows, duration], i) => {
+      const at = base + i * 999_999;
+      if (fast) {
+        log.appendQuery(session, i, sql, at);
+        log.appendOkResult(session, i, `SELECT ${rows}`, rows, duration, at + 1);
+      } else {
+        log.append({ type: 'query', session, query: i, protocol: 'simple', sql }, at);
+        log.append({ type: 'result', session, query: i, status: 'ok', tags: [`SELECT ${rows}`], rows, duration_us: duration }, at + 1);
+      }
+    });
+    log.close();
+    return segmentNames(dir).map((n) => readFileSync(join(dir, n), 'utf8')).join('');
+  };
+  const fast = write(true);
+  assert.equal(fast, write(false));
+  assert.equal(fast.split('\n').filter((l) => l.includes('"type":"query"')).length, 5);
 });
