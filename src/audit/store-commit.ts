@@ -15,6 +15,11 @@ export class GroupCommit {
     private readonly onSynced: (err: Error | null, more: boolean) => void,
   ) {}
 
+  /** waiting is the number of callbacks queued for the next batch. */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
   /** add queues a callback for the next batch. */
   add(cb: CommitCallback): void {
     this.#waiting.push(cb);

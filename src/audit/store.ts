@@ -208,11 +208,20 @@ export class SealedLog implements AuditSink {
       cb(error);
       return;
     }
-    this.#commits.add(cb);
     // A mapped segment takes a batch for the price of a copy, so the records go now and the
     // query is not held to the end of the turn; write(2) costs a system call, shared by the turn.
-    if (this.#o.durability === 'os' && this.#segment.mapped) this.#tick();
-    else this.#schedule();
+    if (this.#o.durability === 'os' && this.#segment.mapped && this.#commits.waiting === 0) {
+      let error: Error | null = null;
+      try {
+        this.#drain();
+      } catch (err) {
+        error = err as Error;
+      }
+      cb(error);
+      return;
+    }
+    this.#commits.add(cb);
+    this.#schedule();
   }
 
   /** checkpoint writes a checkpoint record now, after every buffered record, and returns its signed note. */
