@@ -10,6 +10,7 @@
 #include <time.h>
 
 uint8_t *bytes_of(napi_env env, napi_value v, size_t *len); // sha256.c
+napi_value int_value(napi_env env, int64_t v); // sha256.c
 
 #define MAX_TEXT 4096 // longer strings go the JavaScript way
 
@@ -96,11 +97,6 @@ static int get_uint(napi_env env, napi_value v, uint64_t *out) {
   return 0;
 }
 
-static napi_value int_value(napi_env env, int64_t v) {
-  napi_value out;
-  napi_create_int64(env, v, &out);
-  return out;
-}
 
 // encodeRecordLine(out, pos, seq, micros, prefix, query, kind, text, rows, durationUs): the
 // line (without its newline) written at out[pos], returning its end; -1 when this record is not

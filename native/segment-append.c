@@ -72,6 +72,7 @@
 // sha256.c
 void hash_prefixed(uint8_t *out, uint8_t prefix, const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len);
 uint8_t *bytes_of(napi_env env, napi_value v, size_t *len); // a Uint8Array's bytes (never NULL when it is one), or NULL
+napi_value int_value(napi_env env, int64_t v); // a JavaScript number
 
 typedef struct {
   int fd;
@@ -322,11 +323,6 @@ static void copy_ascending(uint8_t *dst, const uint8_t *src, size_t n) {
   for (; i < n; i++) ((volatile uint8_t *)dst)[i] = src[i];
 }
 
-static napi_value int_value(napi_env env, int64_t v) {
-  napi_value out;
-  napi_create_int64(env, v, &out);
-  return out;
-}
 
 static appender *appender_arg(napi_env env, napi_value v) {
   uint32_t id;
@@ -461,19 +457,27 @@ static int make_copy_room(appender *a, size_t n) {
   return rc;
 }
 
-// mappedWrite(id, data): appends data, which must be whole lines; 0, or -errno with nothing appended.
-static napi_value MappedWrite(napi_env env, napi_callback_info info) {
+// The arguments (id, bytes) of mappedWrite and mappedTree; NULL (a JavaScript error thrown) if
+// they are not an open appender and a Uint8Array of at least min bytes.
+static appender *appender_and_bytes(napi_env env, napi_callback_info info, uint8_t **bytes, size_t *len, size_t min, const char *usage) {
   size_t argc = 2;
   napi_value argv[2];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) return NULL;
   appender *a = appender_arg(env, argv[0]);
   if (a == NULL) return NULL;
-  size_t len = 0;
-  uint8_t *data = bytes_of(env, argv[1], &len);
-  if (data == NULL) {
-    napi_throw_type_error(env, NULL, "mappedWrite: data must be a Uint8Array");
+  if ((*bytes = bytes_of(env, argv[1], len)) == NULL || *len < min) {
+    napi_throw_type_error(env, NULL, usage);
     return NULL;
   }
+  return a;
+}
+
+// mappedWrite(id, data): appends data, which must be whole lines; 0, or -errno with nothing appended.
+static napi_value MappedWrite(napi_env env, napi_callback_info info) {
+  uint8_t *data;
+  size_t len;
+  appender *a = appender_and_bytes(env, info, &data, &len, 0, "mappedWrite(id, data: Uint8Array)");
+  if (a == NULL) return NULL;
   if (len == 0) return int_value(env, 0);
   if (data[len - 1] != '\n') return int_value(env, -EINVAL); // the thread hashes whole lines only
   uint64_t end = a->written + len;
@@ -499,17 +503,10 @@ static napi_value MappedWrite(napi_env env, napi_callback_info info) {
 // mappedTree(id, out): hashes whatever the thread has not yet, copies the frontier's subtree
 // roots into out (at least popcount(size) × 32 bytes) and returns the tree size.
 static napi_value MappedTree(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) return NULL;
-  appender *a = appender_arg(env, argv[0]);
+  uint8_t *out;
+  size_t len;
+  appender *a = appender_and_bytes(env, info, &out, &len, MAX_HEIGHT * HASH, "mappedTree: out must hold 54 hashes");
   if (a == NULL) return NULL;
-  size_t len = 0;
-  uint8_t *out = bytes_of(env, argv[1], &len);
-  if (out == NULL || len < MAX_HEIGHT * HASH) {
-    napi_throw_type_error(env, NULL, "mappedTree: out must hold 54 hashes");
-    return NULL;
-  }
   pthread_mutex_lock(&a->mu);
   claim(a);
   catch_up(a);
@@ -524,8 +521,9 @@ static napi_value MappedTree(napi_env env, napi_callback_info info) {
 
 // mappedClose(id): unmaps, cuts the file to the bytes appended and leaves the appender to its
 // thread, which frees it when it next wakes (woken now): the event loop does not wait for an
-// idle-class thread to be scheduled, and does not touch the appender after setting closed. 0 or -errno from the cut. The descriptor stays the
-// caller's; the thread no longer touches it once stop is set and it is not claimed.
+// idle-class thread to be scheduled, and does not touch the appender after setting closed.
+// 0 or -errno from the cut. The descriptor stays the caller's; the thread no longer touches it
+// once stop is set and it is not claimed.
 static napi_value MappedClose(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];

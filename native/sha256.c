@@ -24,6 +24,13 @@ uint8_t *bytes_of(napi_env env, napi_value v, size_t *len) {
 }
 
 // SHA-256(prefix ‖ a ‖ b) into out; out may overlap a or b.
+// int_value is v as a JavaScript number (for the other files' -errno and length results).
+napi_value int_value(napi_env env, int64_t v) {
+  napi_value out;
+  napi_create_int64(env, v, &out);
+  return out;
+}
+
 void hash_prefixed(uint8_t *out, uint8_t prefix, const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len) {
   SHA256_CTX ctx;
   SHA256_Init(&ctx);

@@ -4,24 +4,15 @@
 // large share of what each audited query costs. Both give identical results; PGSEAL_NATIVE=0
 // forces node:crypto (tests run both).
 import { createHash, hash } from 'node:crypto';
-import { createRequire } from 'node:module';
+
+import { nativeFunctions } from '../native-addon.js';
 
 type NativeSha256 = (out: Uint8Array, prefix: number, a: Uint8Array, b?: Uint8Array) => void;
 /** NativeAppendLeaves is native/sha256.c's appendLeaves: a whole batch of records into a frontier slab; returns the new count. */
 export type NativeAppendLeaves = (slab: Uint8Array, count: number, size: number, data: Uint8Array, ends: Uint32Array, n: number) => number;
-type Addon = { sha256?: NativeSha256; appendLeaves?: NativeAppendLeaves };
+type Addon = { sha256: NativeSha256; appendLeaves: NativeAppendLeaves };
 
-function loadNative(): Addon {
-  if (process.env['PGSEAL_NATIVE'] === '0') return {};
-  try {
-    const addon = createRequire(import.meta.url)('../../native/pgseal_native.node') as Addon;
-    return typeof addon.sha256 === 'function' && typeof addon.appendLeaves === 'function' ? addon : {};
-  } catch {
-    return {};
-  }
-}
-
-const addon = loadNative();
+const addon: Partial<Addon> = nativeFunctions<Addon>(['sha256', 'appendLeaves']) ?? {};
 const native = addon.sha256;
 
 /** nativeAppendLeaves is the addon's batch append, or undefined without the addon. */

@@ -15,10 +15,11 @@
 // Anything unusual keeps the session on Node's TLS: TLS 1.2, an unknown cipher suite, no
 // keylog, a peer that sent something that is not a TLS record, or more records before the
 // relay than the tap keeps. PGSEAL_TLS_OFFLOAD=0 turns the offload off.
-import { createRequire } from 'node:module';
 import type net from 'node:net';
 import { Duplex } from 'node:stream';
 import type tls from 'node:tls';
+
+import { nativeFunctions } from '../native-addon.js';
 
 type External = object;
 type Addon = {
@@ -34,18 +35,10 @@ type Addon = {
   tlsRecordOpen(id: number, chunk: Uint8Array, out: Uint8Array): number;
 };
 
-function loadAddon(): Addon | null {
-  if (process.env['PGSEAL_TLS_OFFLOAD'] === '0') return null;
-  try {
-    const a = createRequire(import.meta.url)('../../native/pgseal_native.node') as Partial<Addon>;
-    const complete = typeof a.tlsRecordState === 'function' && typeof a.tlsRecordSeal === 'function' && typeof a.tlsRecordOpen === 'function' && typeof a.tlsRecordRequestKeyUpdate === 'function' && typeof a.tlsRecordGeneration === 'function';
-    return complete ? (a as Addon) : null;
-  } catch {
-    return null;
-  }
-}
-
-const addon = loadAddon();
+const addon =
+  process.env['PGSEAL_TLS_OFFLOAD'] === '0'
+    ? null
+    : nativeFunctions<Addon>(['tlsRecordState', 'tlsRecordSeal', 'tlsRecordOpen', 'tlsRecordRequestKeyUpdate', 'tlsRecordGeneration']);
 
 /** tlsOffloadStats counts hand-overs and the connections that stayed with Node's TLS, for tests and the operational log. */
 export const tlsOffloadStats = { offloaded: 0, declined: 0 };
