@@ -98,46 +98,57 @@ static int get_uint(napi_env env, napi_value v, uint64_t *out) {
 }
 
 
-// encodeRecordLine(out, pos, seq, micros, prefix, query, kind, text, rows, durationUs): the
-// line (without its newline) written at out[pos], returning its end; -1 when this record is not
-// one it encodes. prefix is `Z","type":"<type>","session":<session>,"query":` (record-bytes.ts).
-// kind 0: query, protocol simple, sql = text. kind 1: result, status ok, tags [text], rows, duration_us.
-static napi_value EncodeRecordLine(napi_env env, napi_callback_info info) {
-  size_t argc = 10;
-  napi_value argv[10];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 8) return int_value(env, -1);
-  size_t out_len = 0, prefix_len = 0;
-  uint8_t *o = bytes_of(env, argv[0], &out_len);
-  uint8_t *prefix = bytes_of(env, argv[4], &prefix_len);
-  uint64_t pos, seq, micros, query, kind, rows = 0, duration = 0;
-  if (o == NULL || prefix == NULL || get_uint(env, argv[1], &pos) || get_uint(env, argv[2], &seq) || get_uint(env, argv[3], &micros) ||
-      get_uint(env, argv[5], &query) || get_uint(env, argv[6], &kind) || kind > 1)
-    return int_value(env, -1);
-  if (kind == 1 && (argc < 10 || get_uint(env, argv[8], &rows) || get_uint(env, argv[9], &duration))) return int_value(env, -1);
+// The line of a record (without its newline) from the arguments (seq, micros, prefix, query,
+// kind, text, rows, durationUs) at argv[0..], written at o (cap bytes); its length, or -1 when
+// this record is not one it encodes or cap is too small. prefix is
+// `Z","type":"<type>","session":<session>,"query":` (record-bytes.ts). kind 0: query, protocol
+// simple, sql = text. kind 1: result, status ok, tags [text], rows, duration_us.
+long record_line(napi_env env, napi_value *argv, size_t argc, uint8_t *o, size_t cap) {
+  if (argc < 6) return -1;
+  size_t prefix_len = 0;
+  uint8_t *prefix = bytes_of(env, argv[2], &prefix_len);
+  uint64_t seq, micros, query, kind, rows = 0, duration = 0;
+  if (prefix == NULL || get_uint(env, argv[0], &seq) || get_uint(env, argv[1], &micros) || get_uint(env, argv[3], &query) || get_uint(env, argv[4], &kind) || kind > 1)
+    return -1;
+  if (kind == 1 && (argc < 8 || get_uint(env, argv[6], &rows) || get_uint(env, argv[7], &duration))) return -1;
   uint8_t text[MAX_TEXT + 1];
   size_t text_len = 0;
-  if (napi_get_value_string_utf8(env, argv[7], (char *)text, sizeof text, &text_len) != napi_ok || text_len >= MAX_TEXT) return int_value(env, -1);
+  if (napi_get_value_string_utf8(env, argv[5], (char *)text, sizeof text, &text_len) != napi_ok || text_len >= MAX_TEXT) return -1;
   // Room: the head (seq, stamp, fraction), the prefix, the text escaped at most six-fold, the rest.
-  if (pos > out_len || out_len - pos < 256 + prefix_len + 6 * text_len) return int_value(env, -1);
-  size_t p = (size_t)pos;
-  if (put_head(o, &p, seq, micros) != 0) return int_value(env, -1);
+  if (cap < 256 + prefix_len + 6 * text_len) return -1;
+  size_t p = 0;
+  if (put_head(o, &p, seq, micros) != 0) return -1;
   p = put(o, p, (const char *)prefix, prefix_len);
   p = put_uint(o, p, query);
   long end;
   if (kind == 0) {
     p = PUT(o, p, ",\"protocol\":\"simple\",\"sql\":");
-    if ((end = put_ascii_string(o, p, text, text_len)) < 0) return int_value(env, -1);
+    if ((end = put_ascii_string(o, p, text, text_len)) < 0) return -1;
     p = (size_t)end;
   } else {
     p = PUT(o, p, ",\"status\":\"ok\",\"tags\":[");
-    if ((end = put_ascii_string(o, p, text, text_len)) < 0) return int_value(env, -1);
+    if ((end = put_ascii_string(o, p, text, text_len)) < 0) return -1;
     p = PUT(o, (size_t)end, "],\"rows\":");
     p = put_uint(o, p, rows);
     p = PUT(o, p, ",\"duration_us\":");
     p = put_uint(o, p, duration);
   }
   o[p++] = '}';
-  return int_value(env, (int64_t)p);
+  return (long)p;
+}
+
+// encodeRecordLine(out, pos, seq, micros, prefix, query, kind, text, rows, durationUs): the line
+// of record_line written at out[pos], returning its end; -1 when this record is not one it encodes.
+static napi_value EncodeRecordLine(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value argv[10];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 8) return int_value(env, -1);
+  size_t out_len = 0;
+  uint8_t *o = bytes_of(env, argv[0], &out_len);
+  uint64_t pos;
+  if (o == NULL || get_uint(env, argv[1], &pos) || pos > out_len) return int_value(env, -1);
+  long n = record_line(env, argv + 2, argc - 2, o + pos, out_len - (size_t)pos);
+  return int_value(env, n < 0 ? -1 : (int64_t)pos + n);
 }
 
 napi_status record_encode_init(napi_env env, napi_value exports) {

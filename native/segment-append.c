@@ -472,23 +472,19 @@ static appender *appender_and_bytes(napi_env env, napi_callback_info info, uint8
   return a;
 }
 
-// mappedWrite(id, data): appends data, which must be whole lines; 0, or -errno with nothing appended.
-static napi_value MappedWrite(napi_env env, napi_callback_info info) {
-  uint8_t *data;
-  size_t len;
-  appender *a = appender_and_bytes(env, info, &data, &len, 0, "mappedWrite(id, data: Uint8Array)");
-  if (a == NULL) return NULL;
-  if (len == 0) return int_value(env, 0);
-  if (data[len - 1] != '\n') return int_value(env, -EINVAL); // the thread hashes whole lines only
+// Append data, which must be whole lines; 0, or -errno with nothing appended.
+static int append_lines(appender *a, const uint8_t *data, size_t len) {
+  if (len == 0) return 0;
+  if (data[len - 1] != '\n') return -EINVAL; // the thread hashes whole lines only
   uint64_t end = a->written + len;
   if (end > LOAD(a->reserved) || end > a->span) {
     int rc = make_room(a, end);
-    if (rc != 0) return int_value(env, rc);
+    if (rc != 0) return rc;
   }
   uint64_t hashable = a->hashable;
   if (hashable + len > a->copy_cap) {
     int rc = make_copy_room(a, len);
-    if (rc != 0) return int_value(env, rc);
+    if (rc != 0) return rc;
     hashable = 0;
   }
   // The thread reads the copy only below hashable and the mapping not at all (prefaulting stores
@@ -497,7 +493,41 @@ static napi_value MappedWrite(napi_env env, napi_callback_info info) {
   memcpy(a->copy + hashable, data, len);
   STORE(a->written, end);
   STORE(a->hashable, hashable + len);
-  return int_value(env, 0);
+  return 0;
+}
+
+// mappedWrite(id, data): appends data, which must be whole lines; 0, or -errno with nothing appended.
+static napi_value MappedWrite(napi_env env, napi_callback_info info) {
+  uint8_t *data;
+  size_t len;
+  appender *a = appender_and_bytes(env, info, &data, &len, 0, "mappedWrite(id, data: Uint8Array)");
+  if (a == NULL) return NULL;
+  return int_value(env, append_lines(a, data, len));
+}
+
+// record-encode.c
+long record_line(napi_env env, napi_value *argv, size_t argc, uint8_t *o, size_t cap);
+
+// The line being appended by mappedAppendRecord: the longest record_line encodes is 256 bytes,
+// a session prefix and a 4 KB text escaped six-fold. The event loop is the only caller.
+static uint8_t line_scratch[32 << 10];
+
+// mappedAppendRecord(id, seq, micros, prefix, query, kind, text, rows, durationUs): encodes the
+// record as encodeRecordLine does and appends its line, one call where the store would encode
+// into its buffer and then write it. The line's length with its newline; 0 when the record is
+// not one record_line encodes, -errno when it could not be appended: nothing was appended, and
+// the store appends the record its usual way.
+static napi_value MappedAppendRecord(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 7) return int_value(env, 0);
+  appender *a = appender_arg(env, argv[0]);
+  if (a == NULL) return NULL;
+  long n = record_line(env, argv + 1, argc - 1, line_scratch, sizeof line_scratch - 1);
+  if (n <= 0) return int_value(env, 0);
+  line_scratch[n++] = '\n';
+  int rc = append_lines(a, line_scratch, (size_t)n);
+  return int_value(env, rc != 0 ? rc : n);
 }
 
 // mappedTree(id, out): hashes whatever the thread has not yet, copies the frontier's subtree
@@ -575,7 +605,7 @@ napi_status segment_append_init(napi_env env, napi_value exports) {
   static const struct {
     const char *name;
     napi_callback cb;
-  } fns[] = {{"mappedOpen", MappedOpen}, {"mappedWrite", MappedWrite}, {"mappedTree", MappedTree}, {"mappedClose", MappedClose}, {"lockDirectory", LockDirectory}};
+  } fns[] = {{"mappedOpen", MappedOpen}, {"mappedWrite", MappedWrite}, {"mappedAppendRecord", MappedAppendRecord}, {"mappedTree", MappedTree}, {"mappedClose", MappedClose}, {"lockDirectory", LockDirectory}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value fn;
     napi_status s = napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].cb, NULL, &fn);

@@ -11,11 +11,12 @@ import { popCount } from './merkle.js';
 type Addon = {
   mappedOpen(fd: number, length: number, size: number, frontier: Uint8Array): number;
   mappedWrite(id: number, data: Uint8Array): number;
+  mappedAppendRecord(id: number, seq: number, micros: number, prefix: Uint8Array, query: number, kind: 0 | 1, text: string, rows?: number, durationUs?: number): number;
   mappedTree(id: number, out: Uint8Array): number;
   mappedClose(id: number): number;
 };
 
-const addon = process.env['PGSEAL_SEGMENT_MMAP'] === '0' ? null : nativeFunctions<Addon>(['mappedOpen', 'mappedWrite', 'mappedTree', 'mappedClose']);
+const addon = process.env['PGSEAL_SEGMENT_MMAP'] === '0' ? null : nativeFunctions<Addon>(['mappedOpen', 'mappedWrite', 'mappedAppendRecord', 'mappedTree', 'mappedClose']);
 
 /** mappedSegmentsAvailable says whether segments can be appended through a mapping. */
 export const mappedSegmentsAvailable = addon !== null;
@@ -55,6 +56,16 @@ export class MappedAppender {
   write(data: Uint8Array): void {
     const rc = addon!.mappedWrite(this.#id, data);
     if (rc !== 0) throw errnoError(rc, 'reserving space');
+  }
+
+  /**
+   * appendRecord encodes a query (kind 0) or ok result (kind 1) record as record-bytes.ts's
+   * native encoder does and appends its line, in one call: the line's length, or 0 (or -errno)
+   * with nothing appended when the record is not one the addon encodes (or the space could not
+   * be reserved), for the caller to append it its usual way.
+   */
+  appendRecord(seq: number, micros: number, prefix: Buffer, query: number, kind: 0 | 1, text: string, rows?: number, durationUs?: number): number {
+    return addon!.mappedAppendRecord(this.#id, seq, micros, prefix, query, kind, text, rows, durationUs);
   }
 
   /** tree returns the frontier over every line appended so far (hashing what the thread has not reached yet). */

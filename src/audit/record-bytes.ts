@@ -216,6 +216,16 @@ export function appendQueryLine(lines: LineBuffer, seq: number, micros: number, 
   return true;
 }
 
+/**
+ * directPrefix returns the bytes a natively encoded query (kind 0) or ok result (kind 1) record
+ * of session starts with after its `ts` (the `prefix` of native/record-encode.c), or null when
+ * such a record goes the JavaScript way: no addon, a long session id, or a text too long.
+ */
+export function directPrefix(kind: 0 | 1, session: string, text: string): Buffer | null {
+  if (native === null || session.length > SHORT || text.length >= NATIVE_MAX_TEXT) return null;
+  return sessionPrefix(kind === 0 ? QUERY_TYPE : RESULT_TYPE, session);
+}
+
 /** appendOkResultLine is appendQueryLine for a result record with status ok, one tag and no error. */
 export function appendOkResultLine(lines: LineBuffer, seq: number, micros: number, session: string, query: number, tag: string, rows: number, durationUs: number): boolean {
   if (native === null || session.length > SHORT || tag.length >= NATIVE_MAX_TEXT) return false;

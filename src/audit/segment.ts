@@ -120,6 +120,14 @@ export class SegmentFile {
     return this.#mapped !== null;
   }
 
+  /** appendRecord is MappedAppender.appendRecord on a mapped segment (0 on one that is not): the bytes appended, or 0 or less for none. */
+  appendRecord(seq: number, micros: number, prefix: Buffer, query: number, kind: 0 | 1, text: string, rows?: number, durationUs?: number): number {
+    if (this.#mapped === null) return 0;
+    const n = this.#mapped.appendRecord(seq, micros, prefix, query, kind, text, rows, durationUs);
+    if (n > 0) this.bytes += n;
+    return n;
+  }
+
   /** tree returns the frontier over every record appended (mapped segments only). */
   tree(): TreeState {
     if (this.#mapped === null) throw new Error('tree() of a segment that is not mapped');

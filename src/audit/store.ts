@@ -14,7 +14,7 @@ import type { SignerKey } from './note.js';
 import { resolveSettings, type SealedLogOptions, type StoreSettings } from './store-options.js';
 import { LineBuffer } from './line-buffer.js';
 import { encodeRecord, MAX_LINE_BYTES, type LogRecord } from './record.js';
-import { appendOkResultLine, appendQueryLine, appendRecordBytes } from './record-bytes.js';
+import { appendOkResultLine, appendQueryLine, appendRecordBytes, directPrefix } from './record-bytes.js';
 import { recordLineAtLeast } from './record-size.js';
 import { SegmentFile, auditError, fsyncDir, lockLogDirectory, segmentName } from './segment.js';
 import { GroupCommit, type CommitCallback } from './store-commit.js';
@@ -41,6 +41,7 @@ export class SealedLog implements AuditSink {
   #publishedAtMicros = Number.NEGATIVE_INFINITY; // when checkpoint.latest was last replaced
   #healthy = true;
   #closed = false;
+  readonly #osDurable: boolean;
   #scheduled = false;
   #lazy: NodeJS.Timeout | null = null; // one timer, re-armed with refresh()
   #lazyArmed = false;
@@ -63,6 +64,7 @@ export class SealedLog implements AuditSink {
 
   private constructor(o: StoreSettings, signer: SignerKey) {
     this.#o = o;
+    this.#osDurable = o.durability === 'os';
     this.#checkpointer = new Checkpointer(o.origin, signer);
     try {
       mkdirSync(o.dir, { recursive: true, mode: 0o700 });
@@ -144,6 +146,10 @@ export class SealedLog implements AuditSink {
 
   /** appendQuery appends a simple-protocol query record: the same line as append would write, without the event object. */
   appendQuery(session: string, query: number, sql: string, atMicros: number): void {
+    if (this.#direct) {
+      const prefix = directPrefix(0, session, sql);
+      if (prefix !== null && this.#segment.appendRecord(this.#nextSeq, atMicros, prefix, query, 0, sql) > 0) return this.#wroteDirect(atMicros);
+    }
     if (this.#closed || !appendQueryLine(this.#pending, this.#nextSeq, atMicros, session, query, sql)) {
       return this.append({ type: 'query', session, query, protocol: 'simple', sql }, atMicros);
     }
@@ -152,10 +158,37 @@ export class SealedLog implements AuditSink {
 
   /** appendOkResult appends a result record with status ok and one tag: the same line as append would write. */
   appendOkResult(session: string, query: number, tag: string, rows: number, durationUs: number, atMicros: number): void {
+    if (this.#direct) {
+      const prefix = directPrefix(1, session, tag);
+      if (prefix !== null && this.#segment.appendRecord(this.#nextSeq, atMicros, prefix, query, 1, tag, rows, durationUs) > 0) return this.#wroteDirect(atMicros);
+    }
     if (this.#closed || !appendOkResultLine(this.#pending, this.#nextSeq, atMicros, session, query, tag, rows, durationUs)) {
       return this.append({ type: 'result', session, query, status: 'ok', tags: [tag], rows, duration_us: durationUs }, atMicros);
     }
     this.#appended(atMicros);
+  }
+
+  // With durability os on a mapped segment a record is where a commit would put it the moment it
+  // is copied there, so the two common records go straight in (one native call, no batch), as
+  // long as nothing is buffered before them. The store's batch path stays for every other record
+  // and for the rare failure: a record the addon cannot encode or append is buffered as before,
+  // and a failed reservation reaches the commit that waits for it.
+  get #direct(): boolean {
+    return this.#osDurable && this.#pending.count === 0 && !this.#closed;
+  }
+
+  // A record appended straight to the segment: what #appended and a commit's write account for.
+  #wroteDirect(atMicros: number): void {
+    this.#lastMicros = atMicros;
+    this.#nextSeq += 1;
+    this.#writtenSize += 1;
+    this.#healthy = true;
+    if (this.#recordsSinceCheckpoint() < this.#o.checkpointEvery && this.#segment.bytes < this.#o.segmentMaxBytes) return;
+    try {
+      this.#drain(); // seal by count, rotate by size
+    } catch {
+      // reported through `healthy`, and by the next commit, which drains again
+    }
   }
 
   // A line the fast paths appended: what #push and append do after encoding.
@@ -208,9 +241,12 @@ export class SealedLog implements AuditSink {
       cb(error);
       return;
     }
+    // Nothing buffered (the records went straight into the mapped segment): written already. The
+    // timer publishes checkpoints and rotates by age meanwhile; appends seal and rotate by count and size.
+    if (this.#osDurable && this.#pending.count === 0 && this.#commits.waiting === 0) return cb(null);
     // A mapped segment takes a batch for the price of a copy, so the records go now and the
     // query is not held to the end of the turn; write(2) costs a system call, shared by the turn.
-    if (this.#o.durability === 'os' && this.#segment.mapped && this.#commits.waiting === 0) {
+    if (this.#osDurable && this.#segment.mapped && this.#commits.waiting === 0) {
       let error: Error | null = null;
       try {
         this.#drain();

@@ -314,3 +314,32 @@ test('appendQuery and appendOkResult write the lines append writes for the same 
   assert.equal(fast, write(false));
   assert.equal(fast.split('\n').filter((l) => l.includes('"type":"query"')).length, 5);
 });
+
+test('with durability os on a mapped segment, appendQuery and appendOkResult write their lines at once, behind anything buffered, and seal by count', (t) => {
+  const dir = tempDir(t);
+  const log = SealedLog.open({ dir, origin: ORIGIN, signer: key, checkpointEvery: 10, ...QUIET });
+  if (!log.mapped) return t.skip('segments are not mapped here (no addon, or a file system pgseal does not map)');
+  const file = () => readFileSync(join(dir, segmentNames(dir)[0]!), 'utf8');
+  const sizeBefore = log.size;
+  log.appendQuery('s1', 1, 'SELECT 1', 1_000);
+  assert.ok(file().includes('"query":1,"protocol":"simple","sql":"SELECT 1"}\n'), 'in the file before any commit');
+  log.appendOkResult('s1', 1, 'SELECT 1', 1, 5, 1_001);
+  assert.ok(file().includes('"query":1,"status":"ok"'), 'the result too');
+  assert.equal(log.size, sizeBefore + 2);
+  // A record buffered by append goes first: the next fast record waits behind it for the commit.
+  log.append({ type: 'query', session: 's1', query: 2, protocol: 'simple', sql: "SELECT 'é'" }, 1_002);
+  log.appendQuery('s1', 3, 'SELECT 3', 1_003);
+  assert.ok(!file().includes('"query":3,'), 'buffered behind the record before it');
+  let answered: Error | null | undefined;
+  log.commit((err) => (answered = err));
+  assert.equal(answered, null);
+  const text = file();
+  assert.ok(text.indexOf('"query":2,') < text.indexOf('"query":3,'), 'in order');
+  for (let i = 4; i < 20; i++) log.appendQuery('s1', i, `SELECT ${i}`, 1_000 + i);
+  assert.ok(file().includes('"type":"checkpoint"'), 'a checkpoint came by count without a commit');
+  log.close();
+  const { lines, leaves, checkpoints } = checkLog(dir, verifiers);
+  assert.ok(checkpoints.length >= 2);
+  assert.deepEqual(log.root(), rootFromLeaves(leaves));
+  assert.equal(lines.filter((l) => l.record.type === 'query').length, 19);
+});

@@ -48,7 +48,7 @@ function client(): pg.Client {
 }
 
 function insertSql(id: number): string {
-  return `INSERT INTO t VALUES (${id}) -- ${'x'.repeat(4096)}`;
+  return `INSERT INTO t VALUES (${id}) -- ${'x'.repeat(3900)}`;
 }
 
 async function direct(sql: string): Promise<string> {
@@ -68,7 +68,9 @@ test('a full disk fails closed: nothing unrecorded reaches PostgreSQL, and servi
   }
   // Writes go on into space the log had already reserved (a mapped segment keeps up to 768 KiB
   // ahead, mapped-segment.ts; write(2) fills the current page's slack), then fail. Each INSERT
-  // carries a 4 KiB comment so that happens within a few hundred statements.
+  // carries a 3.9 KB comment so that happens within a few hundred statements, yet stays short
+  // enough for the record to go straight into the mapped segment (store.ts appendQuery): the
+  // first failure is that path's, the ones after it the buffered path's.
   let failedId = 0;
   for (let id = 100; id < 2100 && failedId === 0; id++) {
     try {
