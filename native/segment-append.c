@@ -24,8 +24,8 @@
 // start recovers. The file ends in reserved, zero-filled space while it is open; close cuts it
 // to the bytes appended, and after a crash recovery cuts the zero tail (log-recovery.ts).
 //
-// Threads: the event loop appends (mappedWrite) and reads the tree (mappedTree); the appender's
-// thread reserves, prefaults and hashes. An append into space already reserved and mapped takes
+// Threads: the event loop appends (mappedWrite, mappedAppendRecord) and reads the tree
+// (mappedTree); the appender's thread reserves, prefaults and hashes. An append into space already reserved and mapped takes
 // no lock: it copies, then publishes the new ends with release stores, which the thread reads
 // with acquire. Everything else is under the mutex. `busy` marks whichever thread is using the
 // private copy, the frontier or the mapping outside the lock; the other waits for it to clear.
@@ -509,7 +509,9 @@ static napi_value MappedWrite(napi_env env, napi_callback_info info) {
 long record_line(napi_env env, napi_value *argv, size_t argc, uint8_t *o, size_t cap);
 
 // The line being appended by mappedAppendRecord: the longest record_line encodes is 256 bytes,
-// a session prefix and a 4 KB text escaped six-fold. The event loop is the only caller.
+// a session prefix and a 4 KB text escaped six-fold (about 31 KB); record_line refuses a record
+// that would not fit, which then takes the store's usual way. The event loop is the only caller
+// (as with the appender table, a worker thread loading the addon would need its own).
 static uint8_t line_scratch[32 << 10];
 
 // mappedAppendRecord(id, seq, micros, prefix, query, kind, text, rows, durationUs): encodes the

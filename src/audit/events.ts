@@ -88,7 +88,8 @@ export interface AuditSink {
   /**
    * appendQuery and appendOkResult record the two events of almost every query (a simple-protocol
    * query; an ok result with one tag) from their fields, without an event object; a sink without
-   * them gets the same events through append.
+   * them gets the same events through append. A sink may write such a record at once (SealedLog
+   * on a mapped segment): commit is then called all the same, and answers at once.
    */
   appendQuery?(session: string, query: number, sql: string, atMicros: number): void;
   appendOkResult?(session: string, query: number, tag: string, rows: number, durationUs: number, atMicros: number): void;

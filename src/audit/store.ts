@@ -2,7 +2,8 @@
 // Records are encoded at append, written in one write per flush, and hashed into the tree only
 // once written, so a failed write leaves the tree as it was. Where segments are mapped
 // (mapped-segment.ts) the appender's thread hashes them, and the store's frontier is brought up
-// to date from it whenever the tree is read (#tree).
+// to date from it whenever the tree is read (#tree); with durability os there the two records
+// of almost every query skip the buffer and are written as they are appended (#direct).
 import { closeSync, mkdirSync } from 'node:fs';
 
 import { PgsealError } from '../errors.js';
@@ -144,7 +145,7 @@ export class SealedLog implements AuditSink {
     if (!this.#scheduled && !this.#lazyArmed) this.#armLazy();
   }
 
-  /** appendQuery appends a simple-protocol query record: the same line as append would write, without the event object. */
+  /** appendQuery appends a simple-protocol query record: the same line as append would write, without the event object (written at once where #direct allows). */
   appendQuery(session: string, query: number, sql: string, atMicros: number): void {
     if (this.#direct) {
       const prefix = directPrefix(0, session, sql);
@@ -156,7 +157,7 @@ export class SealedLog implements AuditSink {
     this.#appended(atMicros);
   }
 
-  /** appendOkResult appends a result record with status ok and one tag: the same line as append would write. */
+  /** appendOkResult appends a result record with status ok and one tag: the same line as append would write (written at once where #direct allows). */
   appendOkResult(session: string, query: number, tag: string, rows: number, durationUs: number, atMicros: number): void {
     if (this.#direct) {
       const prefix = directPrefix(1, session, tag);
@@ -170,24 +171,29 @@ export class SealedLog implements AuditSink {
 
   // With durability os on a mapped segment a record is where a commit would put it the moment it
   // is copied there, so the two common records go straight in (one native call, no batch), as
-  // long as nothing is buffered before them. The store's batch path stays for every other record
-  // and for the rare failure: a record the addon cannot encode or append is buffered as before,
-  // and a failed reservation reaches the commit that waits for it.
+  // long as nothing is buffered before them and the log is healthy. The store's batch path stays
+  // for every other record and for every failure: a record the addon cannot encode or append is
+  // buffered as before, and a failed reservation reaches the commit that waits for it; while the
+  // log is unhealthy every record takes the batch path, whose commit reports the failure.
   get #direct(): boolean {
-    return this.#osDurable && this.#pending.count === 0 && !this.#closed;
+    return this.#osDurable && this.#healthy && this.#pending.count === 0 && !this.#closed && this.#segment.mapped;
   }
 
   // A record appended straight to the segment: what #appended and a commit's write account for.
+  // It seals by count and rotates by size or age as a commit's #drain would.
   #wroteDirect(atMicros: number): void {
     this.#lastMicros = atMicros;
     this.#nextSeq += 1;
     this.#writtenSize += 1;
-    this.#healthy = true;
-    if (this.#recordsSinceCheckpoint() < this.#o.checkpointEvery && this.#segment.bytes < this.#o.segmentMaxBytes) return;
+    const seg = this.#segment;
+    if (this.#recordsSinceCheckpoint() < this.#o.checkpointEvery && seg.bytes < this.#o.segmentMaxBytes && atMicros - seg.startedMicros < this.#o.segmentMaxMs * 1000) return;
     try {
-      this.#drain(); // seal by count, rotate by size
-    } catch {
-      // reported through `healthy`, and by the next commit, which drains again
+      this.#drain();
+    } catch (err) {
+      // A checkpoint or rotation that failed (its record may be left buffered): from here the
+      // batch path runs, and the next commit drains again and fails closed while this persists.
+      this.#healthy = false;
+      if (!(err instanceof PgsealError)) throw err;
     }
   }
 
@@ -243,7 +249,7 @@ export class SealedLog implements AuditSink {
     }
     // Nothing buffered (the records went straight into the mapped segment): written already. The
     // timer publishes checkpoints and rotates by age meanwhile; appends seal and rotate by count and size.
-    if (this.#osDurable && this.#pending.count === 0 && this.#commits.waiting === 0) return cb(null);
+    if (this.#osDurable && this.#healthy && this.#pending.count === 0 && this.#commits.waiting === 0) return cb(null);
     // A mapped segment takes a batch for the price of a copy, so the records go now and the
     // query is not held to the end of the turn; write(2) costs a system call, shared by the turn.
     if (this.#osDurable && this.#segment.mapped && this.#commits.waiting === 0) {

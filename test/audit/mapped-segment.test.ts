@@ -4,7 +4,8 @@
 // without calling it tampering, unless it is followed by another segment.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
@@ -222,4 +223,54 @@ test('closing while the thread is busy reserving or hashing always leaves exactl
     closeSync(fd);
     assert.equal(statSync(file).size, batch.length, `round ${i}`);
   }
+});
+
+// A real full disk (a 4 MiB tmpfs; mounting needs root, which CI has) under the records that go
+// straight into the mapping (store.ts #direct).
+test('a full disk under records appended straight into the mapping: the commit fails closed, the record waits in order, and writing resumes when space returns', { skip }, async (t) => {
+  const mount = mkdtempSync(join(tmpdir(), 'pgseal-full-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m,mode=0700', 'tmpfs', mount], { stdio: 'ignore' });
+  } catch {
+    rmSync(mount, { recursive: true, force: true });
+    return t.skip('cannot mount a tmpfs here (needs root)');
+  }
+  t.after(() => {
+    execFileSync('umount', ['-l', mount]);
+    rmSync(mount, { recursive: true, force: true });
+  });
+  const dir = join(mount, 'audit');
+  const log = SealedLog.open({ dir, origin: ORIGIN, signer: key, checkpointMs: 3_600_000, checkpointEvery: 100_000 });
+  assert.equal(log.mapped, true);
+  const commit = () => new Promise<Error | null>((resolve) => log.commit(resolve));
+  log.appendQuery('s', 0, 'SELECT 0', 1_000);
+  assert.equal(await commit(), null);
+  // Fill what the reservation left free, then append until the reservation runs out.
+  try {
+    execFileSync('dd', ['if=/dev/zero', `of=${join(mount, 'filler')}`, 'bs=16k', 'count=256'], { stdio: 'ignore' });
+  } catch {
+    // ENOSPC once the tmpfs is full: the point
+  }
+  const sql = (i: number) => `SELECT ${i} -- ${'y'.repeat(3000)}`;
+  let failed = 0;
+  let error: Error | null = null;
+  for (let i = 1; i < 2000 && error === null; i++) {
+    log.appendQuery('s', i, sql(i), 1_000 + i);
+    error = await commit();
+    if (error !== null) failed = i;
+    else log.appendOkResult('s', i, 'SELECT 1', 1, 3, 1_000 + i);
+  }
+  assert.ok(failed > 0, 'the reservation ran out');
+  assert.match(String(error), /audit log write failed: ENOSPC/);
+  assert.equal(log.healthy, false);
+  log.appendQuery('s', failed + 1, 'SELECT 1', 5_000);
+  assert.notEqual(await commit(), null, 'still failing closed: the next query is refused too');
+  execFileSync('rm', [join(mount, 'filler')]);
+  assert.equal(await commit(), null, 'space returned: the waiting records are written');
+  assert.equal(log.healthy, true);
+  log.appendQuery('s', failed + 2, 'SELECT 2', 5_001);
+  log.close();
+  const { lines } = checkLog(dir, [key.verifier()]);
+  const queries = lines.filter((l) => l.record.type === 'query').map((l) => l.record['query']);
+  assert.deepEqual(queries, Array.from({ length: failed + 3 }, (_, i) => i), 'every query once, in order, the refused ones included');
 });

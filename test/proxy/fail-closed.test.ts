@@ -69,8 +69,9 @@ test('a full disk fails closed: nothing unrecorded reaches PostgreSQL, and servi
   // Writes go on into space the log had already reserved (a mapped segment keeps up to 768 KiB
   // ahead, mapped-segment.ts; write(2) fills the current page's slack), then fail. Each INSERT
   // carries a 3.9 KB comment so that happens within a few hundred statements, yet stays short
-  // enough for the record to go straight into the mapped segment (store.ts appendQuery): the
-  // first failure is that path's, the ones after it the buffered path's.
+  // enough for the records to go straight into the mapped segment (store.ts #direct): the first
+  // reservation to fail is that path's (a query's record or a result's), the failures after it
+  // the buffered path's.
   let failedId = 0;
   for (let id = 100; id < 2100 && failedId === 0; id++) {
     try {
