@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { ScramServerExchange, parseScramVerifier, type ScramVerifier } from '../auth/index.js';
-import { decodeSASLInitialResponse, encodeAuthenticationSASL, encodeAuthenticationSASLContinue, ProtocolError, SQLSTATE } from '../protocol/index.js';
-import { ClientFacingError } from './client-errors.js';
+import { hmacSha256 } from '../auth/scram-common.js';
+import { SCRAM_DEFAULT_ITERATIONS, SCRAM_DEFAULT_SALT_LENGTH, ScramServerExchange, parseScramVerifier, type ScramVerifier } from '../auth/index.js';
+import { PgsealError } from '../errors.js';
+import { decodeSASLInitialResponse, encodeAuthenticationSASL, encodeAuthenticationSASLContinue, ProtocolError } from '../protocol/index.js';
 import type { PacketReader } from './packet-reader.js';
 
 /** VerifierSource yields a role's stored SCRAM secret (e.g. from a PgBouncer-style auth file). */
@@ -26,25 +28,58 @@ export async function authenticateClient(
   channelBinding: Buffer | null,
   timeoutMs: number,
 ): Promise<ScramLogin> {
-  const verifier = lookupVerifier(await source.secretFor(user), user);
+  const { verifier, missing } = lookupVerifier(await source.secretFor(user), user);
   const scram = new ScramServerExchange({ verifier, channelBinding });
   socket.write(encodeAuthenticationSASL(scram.mechanisms()));
   const first = await readSaslMessage(reader, timeoutMs);
   const { mechanism, data } = decodeSASLInitialResponse(first);
   socket.write(encodeAuthenticationSASLContinue(scram.handleClientFirst(mechanism, data)));
   const final = await readSaslMessage(reader, timeoutMs);
-  const { serverFinal, clientKey } = scram.handleClientFinal(final);
-  return { verifier, clientKey, serverFinal };
+  let login: { serverFinal: Buffer; clientKey: Buffer };
+  try {
+    login = scram.handleClientFinal(final);
+  } catch (err) {
+    if (err instanceof PgsealError && err.code === 'auth_failed') throw new LoginFailedError(user, missing ?? err.message);
+    throw err;
+  }
+  if (missing !== null) throw new LoginFailedError(user, missing); // a decoy's keys are random: not reached
+  return { verifier, clientKey: login.clientKey, serverFinal: login.serverFinal };
 }
 
-function lookupVerifier(secret: string | undefined, user: string): ScramVerifier {
-  if (secret === undefined) {
-    throw new ClientFacingError(SQLSTATE.invalidAuthorization, `pgseal has no SCRAM verifier for role "${user}"`, "Add the role's SCRAM-SHA-256 secret to pgseal's auth_file, or configure auth.auth_query.");
+/**
+ * LoginFailedError is a failed SCRAM login as the client sees it, the same for a wrong password
+ * and for a role pgseal cannot log in (28P01, as PostgreSQL words it); `reason` says which, for
+ * the audit record and the operational log only.
+ */
+export class LoginFailedError extends PgsealError {
+  constructor(
+    user: string,
+    readonly reason: string,
+  ) {
+    super('auth_failed', `password authentication failed for user "${user}"`);
   }
-  if (!secret.startsWith('SCRAM-SHA-256$')) {
-    throw new ClientFacingError(SQLSTATE.invalidAuthorization, `role "${user}" has no SCRAM-SHA-256 verifier in pgseal's auth_file`);
+}
+
+// A role without a usable verifier gets a decoy instead of an error at once, as PostgreSQL's
+// mock authentication does: otherwise any client could list the roles pgseal holds verifiers
+// for. The exchange then runs as for a real role and fails at the proof. Salt and keys are
+// derived from a per-process secret, so a role's decoy salt is stable while pgseal runs.
+const decoySecret = randomBytes(32);
+
+function decoyVerifier(user: string): ScramVerifier {
+  const derive = (what: string) => hmacSha256(decoySecret, `${what}\0${user}`);
+  return { iterations: SCRAM_DEFAULT_ITERATIONS, salt: derive('salt').subarray(0, SCRAM_DEFAULT_SALT_LENGTH), storedKey: derive('stored'), serverKey: derive('server') };
+}
+
+function lookupVerifier(secret: string | undefined, user: string): { verifier: ScramVerifier; missing: string | null } {
+  if (secret === undefined) return { verifier: decoyVerifier(user), missing: `pgseal has no SCRAM verifier for role "${user}" (add it to the auth file, or configure auth.auth_query)` };
+  if (!secret.startsWith('SCRAM-SHA-256$')) return { verifier: decoyVerifier(user), missing: `role "${user}" has no SCRAM-SHA-256 verifier in pgseal's auth file` };
+  try {
+    return { verifier: parseScramVerifier(secret), missing: null };
+  } catch (err) {
+    if (!(err instanceof PgsealError)) throw err;
+    return { verifier: decoyVerifier(user), missing: `role "${user}": ${err.message}` };
   }
-  return parseScramVerifier(secret);
 }
 
 async function readSaslMessage(reader: PacketReader, timeoutMs: number): Promise<Buffer> {

@@ -12,7 +12,7 @@ import {
   SQLSTATE,
 } from '../protocol/index.js';
 import { forwardCancel } from './cancel-forward.js';
-import { authenticateClient } from './client-auth.js';
+import { LoginFailedError, authenticateClient } from './client-auth.js';
 import { ClientFacingError, clientErrorResponse, sqlstateOf } from './client-errors.js';
 import { admitCertificate, certificateInfo, readClientCertificate, type ClientCertificate } from './client-identity.js';
 import { negotiate } from './negotiate.js';
@@ -266,7 +266,8 @@ function endWith(socket: net.Socket | tls.TLSSocket, bytes: Buffer): void {
   setTimeout(() => socket.destroy(), 5_000).unref();
 }
 
-/** errorText is what may be said of an error to a client or a log: pgseal's own message, never an internal one. */
+/** errorText is what the audit record and the operational log say of an error: pgseal's own message (for a failed login, which failure it was), never an internal one. */
 function errorText(err: unknown): string {
+  if (err instanceof LoginFailedError) return err.reason;
   return err instanceof PgsealError ? err.message : 'internal error';
 }

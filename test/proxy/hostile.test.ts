@@ -181,3 +181,54 @@ test('random messages after login get an error or a close, never a crash (seeded
   const internal = seal.log.filter((l) => /internal error|unexpected error/.test(l));
   assert.deepEqual(internal, [], 'every bad message was a protocol error, none an internal one');
 });
+
+/** serverFirst logs in as user up to SCRAM's server-first-message and returns its salt and iteration count. */
+async function serverFirst(user: string): Promise<{ salt: Buffer; iterations: number }> {
+  const raw = net.connect({ host: '127.0.0.1', port: seal.port });
+  await once(raw, 'connect');
+  raw.write(int32s(8, 80877103)); // SSLRequest
+  const [answer] = (await once(raw, 'data')) as [Buffer];
+  assert.equal(answer.toString('latin1'), 'S');
+  const s = tls.connect({ socket: raw, ca: readFileSync(seal.caFile), servername: 'localhost' });
+  await once(s, 'secureConnect');
+  let buffered = Buffer.alloc(0);
+  s.on('data', (d: Buffer) => (buffered = Buffer.concat([buffered, d])));
+  const next = async (): Promise<{ code: number; body: Buffer }> => {
+    await waitFor(() => buffered.length >= 5 && buffered.length >= 1 + buffered.readInt32BE(1));
+    const len = buffered.readInt32BE(1);
+    const m = { code: buffered[0]!, body: buffered.subarray(5, 1 + len) };
+    buffered = buffered.subarray(1 + len);
+    return m;
+  };
+  const params = Buffer.from(`user\0${user}\0database\0postgres\0\0`);
+  s.write(Buffer.concat([int32s(8 + params.length, 196608), params]));
+  const sasl = await next();
+  assert.equal(sasl.code, 0x52);
+  assert.equal(sasl.body.readInt32BE(0), 10, 'AuthenticationSASL');
+  const clientFirst = Buffer.from('n,,n=,r=abcdefghijklmnopqrstuvwx');
+  const mech = Buffer.from('SCRAM-SHA-256\0');
+  const body = Buffer.concat([mech, int32s(clientFirst.length), clientFirst]);
+  s.write(Buffer.concat([Buffer.from('p'), int32s(4 + body.length), body]));
+  const cont = await next();
+  assert.equal(cont.code, 0x52);
+  assert.equal(cont.body.readInt32BE(0), 11, 'AuthenticationSASLContinue');
+  const text = cont.body.subarray(4).toString();
+  s.destroy();
+  const m = /^r=abcdefghijklmnopqrstuvwx[A-Za-z0-9+/=]+,s=([A-Za-z0-9+/=]+),i=(\d+)$/.exec(text);
+  assert.ok(m, text);
+  return { salt: Buffer.from(m[1]!, 'base64'), iterations: Number(m[2]) };
+}
+
+test('a role pgseal holds no verifier for gets a SCRAM exchange like a real one: a salt stable per role, the default iterations', async () => {
+  const real = await serverFirst('eve');
+  const first = await serverFirst('nobody');
+  const again = await serverFirst('nobody');
+  const other = await serverFirst('nobody-else');
+  for (const x of [real, first, other]) {
+    assert.equal(x.salt.length, 16);
+    assert.equal(x.iterations, 4096);
+  }
+  assert.deepEqual(again.salt, first.salt, 'the same salt each time, as a stored verifier would give');
+  assert.notDeepEqual(other.salt, first.salt);
+  await stillServes();
+});

@@ -88,18 +88,26 @@ test('auth_query fetches verifiers upstream as a dedicated role that logs in wit
       sslmode: 'verify-full', extraEnv: { PGSSLROOTCERT: other.caFile },
     });
     assert.notEqual(missing.code, 0);
-    assert.match(missing.stderr, /no SCRAM verifier for role "nobody"/);
+    assert.match(missing.stderr, /password authentication failed for user "nobody"/);
+    await waitFor(async () => (await other.auditRecords()).some((x) => x.type === 'auth.failure' && x.user === 'nobody' && /no SCRAM verifier for role "nobody"/.test(String(x.reason))));
   } finally {
     await removePgseal(other);
   }
 });
 
-test('a role missing from the auth file gets a FATAL that names it', async () => {
+test('a role missing from the auth file fails as a wrong password does, so roles cannot be probed; the audit record says why', async () => {
   await pg.createRole('carol', 'carol-secret');
-  const r = await pg.psql('SELECT 1', {
-    user: 'carol', password: 'carol-secret', database: 'postgres', port: seal.port, host: 'localhost', hostaddr: '127.0.0.1',
+  const login = (user: string, password: string) => pg.psql('SELECT 1', {
+    user, password, database: 'postgres', port: seal.port, host: 'localhost', hostaddr: '127.0.0.1',
     sslmode: 'verify-full', extraEnv: { PGSSLROOTCERT: seal.caFile },
   });
-  assert.notEqual(r.code, 0);
-  assert.match(r.stderr, /pgseal has no SCRAM verifier for role "carol"/);
+  const missing = await login('carol', 'carol-secret');
+  const wrong = await login('alice', 'not-the-password');
+  assert.notEqual(missing.code, 0);
+  assert.notEqual(wrong.code, 0);
+  assert.match(missing.stderr, /FATAL: {2}password authentication failed for user "carol"/);
+  assert.equal(missing.stderr.replaceAll('carol', 'alice'), wrong.stderr, 'the same answer for a role pgseal cannot log in and a wrong password');
+  assert.doesNotMatch(missing.stderr, /verifier|auth file/);
+  await waitFor(async () => (await seal.auditRecords()).some((x) => x.type === 'auth.failure' && x.user === 'carol' && x.sqlstate === '28P01' && /pgseal has no SCRAM verifier for role "carol"/.test(String(x.reason))));
+  assert.ok((await seal.auditRecords()).some((x) => x.type === 'auth.failure' && x.user === 'alice' && x.reason === 'password authentication failed'), 'a wrong password is recorded as such');
 });
