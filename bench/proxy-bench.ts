@@ -90,6 +90,7 @@ interface Workload {
 
 const ALL_WORKLOADS: readonly Workload[] = [
   { id: 'select8', label: 'select-only, 8 clients (-S -c 8 -j 2)', args: ['-S', '-n', '-c', '8', '-j', '2'] },
+  { id: 'prepared8', label: 'select-only, extended protocol, 8 clients (-S -M prepared -c 8 -j 2)', args: ['-S', '-M', 'prepared', '-n', '-c', '8', '-j', '2'] },
   { id: 'select1', label: 'select-only, 1 client (-S -c 1)', args: ['-S', '-n', '-c', '1', '-j', '1'] },
   { id: 'tpcb', label: 'TPC-B like, 8 clients (-c 8 -j 2)', args: ['-c', '8', '-j', '2'] },
 ];

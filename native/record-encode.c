@@ -98,24 +98,41 @@ static int get_uint(napi_env env, napi_value v, uint64_t *out) {
 }
 
 
+#define MAX_NAME 256 // statement and portal names (PostgreSQL truncates names at 63 bytes)
+#define MAX_PARAMS_JSON 16384
+
+// An ASCII string argument of at most max - 1 bytes into buf; its length, or -1.
+static long get_ascii(napi_env env, napi_value v, uint8_t *buf, size_t max) {
+  size_t n = 0;
+  if (napi_get_value_string_utf8(env, v, (char *)buf, max, &n) != napi_ok || n >= max - 1) return -1;
+  return (long)n;
+}
+
 // The line of a record (without its newline) from the arguments (seq, micros, prefix, query,
-// kind, text, rows, durationUs) at argv[0..], written at o (cap bytes); its length, or -1 when
-// this record is not one it encodes or cap is too small. prefix is
-// `Z","type":"<type>","session":<session>,"query":` (record-bytes.ts). kind 0: query, protocol
-// simple, sql = text. kind 1: result, status ok, tags [text], rows, duration_us.
+// kind, text, ...) at argv[0..], written at o (cap bytes); its length, or -1 when this record is
+// not one it encodes or cap is too small. prefix is `Z","type":"<type>","session":<session>,"query":`
+// (record-bytes.ts). kind 0: query, protocol simple, sql = text. kind 1: result, status ok,
+// tags [text], then rows, durationUs. kind 2: query, protocol extended, sql = text, then
+// statement, portal and params, the last already JSON (JSON.stringify's), written as it is.
 long record_line(napi_env env, napi_value *argv, size_t argc, uint8_t *o, size_t cap) {
   if (argc < 6) return -1;
   size_t prefix_len = 0;
   uint8_t *prefix = bytes_of(env, argv[2], &prefix_len);
   uint64_t seq, micros, query, kind, rows = 0, duration = 0;
-  if (prefix == NULL || get_uint(env, argv[0], &seq) || get_uint(env, argv[1], &micros) || get_uint(env, argv[3], &query) || get_uint(env, argv[4], &kind) || kind > 1)
+  if (prefix == NULL || get_uint(env, argv[0], &seq) || get_uint(env, argv[1], &micros) || get_uint(env, argv[3], &query) || get_uint(env, argv[4], &kind) || kind > 2)
     return -1;
   if (kind == 1 && (argc < 8 || get_uint(env, argv[6], &rows) || get_uint(env, argv[7], &duration))) return -1;
-  uint8_t text[MAX_TEXT + 1];
-  size_t text_len = 0;
+  uint8_t text[MAX_TEXT + 1], statement[MAX_NAME], portal[MAX_NAME];
+  static uint8_t params[MAX_PARAMS_JSON]; // the event loop's only: too large for its stack frame
+  long statement_len = 0, portal_len = 0;
+  size_t text_len = 0, params_len = 0;
   if (napi_get_value_string_utf8(env, argv[5], (char *)text, sizeof text, &text_len) != napi_ok || text_len >= MAX_TEXT) return -1;
-  // Room: the head (seq, stamp, fraction), the prefix, the text escaped at most six-fold, the rest.
-  if (cap < 256 + prefix_len + 6 * text_len) return -1;
+  if (kind == 2) {
+    if (argc < 9 || (statement_len = get_ascii(env, argv[6], statement, sizeof statement)) < 0 || (portal_len = get_ascii(env, argv[7], portal, sizeof portal)) < 0) return -1;
+    if (napi_get_value_string_utf8(env, argv[8], (char *)params, sizeof params, &params_len) != napi_ok || params_len >= sizeof params - 1) return -1;
+  }
+  // Room: the head (seq, stamp, fraction), the prefix, the texts escaped at most six-fold, the rest.
+  if (cap < 256 + prefix_len + 6 * (text_len + (size_t)statement_len + (size_t)portal_len) + params_len) return -1;
   size_t p = 0;
   if (put_head(o, &p, seq, micros) != 0) return -1;
   p = put(o, p, (const char *)prefix, prefix_len);
@@ -125,6 +142,15 @@ long record_line(napi_env env, napi_value *argv, size_t argc, uint8_t *o, size_t
     p = PUT(o, p, ",\"protocol\":\"simple\",\"sql\":");
     if ((end = put_ascii_string(o, p, text, text_len)) < 0) return -1;
     p = (size_t)end;
+  } else if (kind == 2) {
+    p = PUT(o, p, ",\"protocol\":\"extended\",\"sql\":");
+    if ((end = put_ascii_string(o, p, text, text_len)) < 0) return -1;
+    p = PUT(o, (size_t)end, ",\"statement\":");
+    if ((end = put_ascii_string(o, p, statement, (size_t)statement_len)) < 0) return -1;
+    p = PUT(o, (size_t)end, ",\"portal\":");
+    if ((end = put_ascii_string(o, p, portal, (size_t)portal_len)) < 0) return -1;
+    p = PUT(o, (size_t)end, ",\"params\":");
+    p = put(o, p, (const char *)params, params_len);
   } else {
     p = PUT(o, p, ",\"status\":\"ok\",\"tags\":[");
     if ((end = put_ascii_string(o, p, text, text_len)) < 0) return -1;
@@ -137,11 +163,11 @@ long record_line(napi_env env, napi_value *argv, size_t argc, uint8_t *o, size_t
   return (long)p;
 }
 
-// encodeRecordLine(out, pos, seq, micros, prefix, query, kind, text, rows, durationUs): the line
-// of record_line written at out[pos], returning its end; -1 when this record is not one it encodes.
+// encodeRecordLine(out, pos, seq, micros, prefix, query, kind, text, ...): the line of
+// record_line written at out[pos], returning its end; -1 when this record is not one it encodes.
 static napi_value EncodeRecordLine(napi_env env, napi_callback_info info) {
-  size_t argc = 10;
-  napi_value argv[10];
+  size_t argc = 11;
+  napi_value argv[11];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 8) return int_value(env, -1);
   size_t out_len = 0;
   uint8_t *o = bytes_of(env, argv[0], &out_len);

@@ -509,19 +509,19 @@ static napi_value MappedWrite(napi_env env, napi_callback_info info) {
 long record_line(napi_env env, napi_value *argv, size_t argc, uint8_t *o, size_t cap);
 
 // The line being appended by mappedAppendRecord: the longest record_line encodes is 256 bytes,
-// a session prefix and a 4 KB text escaped six-fold (about 31 KB); record_line refuses a record
-// that would not fit, which then takes the store's usual way. The event loop is the only caller
+// a session prefix, a 4 KB text and two names escaped six-fold and 16 KB of params (about 50 KB);
+// record_line refuses a record that would not fit, which then takes the store's usual way. The event loop is the only caller
 // (as with the appender table, a worker thread loading the addon would need its own).
-static uint8_t line_scratch[32 << 10];
+static uint8_t line_scratch[64 << 10];
 
-// mappedAppendRecord(id, seq, micros, prefix, query, kind, text, rows, durationUs): encodes the
+// mappedAppendRecord(id, seq, micros, prefix, query, kind, text, ...): encodes the
 // record as encodeRecordLine does and appends its line, one call where the store would encode
 // into its buffer and then write it. The line's length with its newline; 0 when the record is
 // not one record_line encodes, -errno when it could not be appended: nothing was appended, and
 // the store appends the record its usual way.
 static napi_value MappedAppendRecord(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
-  napi_value argv[9];
+  size_t argc = 10;
+  napi_value argv[10];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 7) return int_value(env, 0);
   appender *a = appender_arg(env, argv[0]);
   if (a == NULL) return NULL;

@@ -1,4 +1,4 @@
-import type { AuditEvent, AuditSink } from '../audit/events.js';
+import type { AuditEvent, AuditParam, AuditSink } from '../audit/events.js';
 
 /** Counters are pgseal's operational totals since start. */
 export type Counters = {
@@ -80,6 +80,15 @@ export class MeteredSink implements AuditSink {
     const inner = this.inner;
     if (inner.appendQuery !== undefined) inner.appendQuery(session, query, sql, atMicros);
     else inner.append({ type: 'query', session, query, protocol: 'simple', sql }, atMicros);
+    this.counters.auditRecords++;
+    this.counters.queries++;
+  }
+
+  /** appendExtendedQuery counts a query and passes it on (as an event if the inner sink has no appendExtendedQuery). */
+  appendExtendedQuery(session: string, query: number, sql: string, statement: string, portal: string, params: readonly AuditParam[], atMicros: number): void {
+    const inner = this.inner;
+    if (inner.appendExtendedQuery !== undefined) inner.appendExtendedQuery(session, query, sql, statement, portal, params, atMicros);
+    else inner.append({ type: 'query', session, query, protocol: 'extended', sql, statement, portal, params: [...params] }, atMicros);
     this.counters.auditRecords++;
     this.counters.queries++;
   }

@@ -86,13 +86,15 @@ export interface AuditSink {
   append(event: AuditEvent, atMicros?: number): void;
   flush(): void;
   /**
-   * appendQuery and appendOkResult record the two events of almost every query (a simple-protocol
-   * query; an ok result with one tag) from their fields, without an event object; a sink without
+   * appendQuery, appendExtendedQuery and appendOkResult record the events of almost every query
+   * (a simple-protocol query or an Execute; an ok result with one tag) from their fields, without an event object; a sink without
    * them gets the same events through append. A sink may write such a record at once (SealedLog
    * on a mapped segment): commit is then called all the same, and answers at once.
    */
   appendQuery?(session: string, query: number, sql: string, atMicros: number): void;
   appendOkResult?(session: string, query: number, tag: string, rows: number, durationUs: number, atMicros: number): void;
+  /** appendExtendedQuery is appendQuery for an extended-protocol Execute: its statement, portal and bind values. */
+  appendExtendedQuery?(session: string, query: number, sql: string, statement: string, portal: string, params: readonly AuditParam[], atMicros: number): void;
   /** commit makes every appended record durable per the configured durability, then calls back (synchronously when it can). */
   commit(done: (err: Error | null) => void): void;
   /** healthy is false while the log cannot be written (pgseal then fails closed). */

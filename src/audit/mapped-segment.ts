@@ -11,7 +11,7 @@ import { popCount } from './merkle.js';
 type Addon = {
   mappedOpen(fd: number, length: number, size: number, frontier: Uint8Array): number;
   mappedWrite(id: number, data: Uint8Array): number;
-  mappedAppendRecord(id: number, seq: number, micros: number, prefix: Uint8Array, query: number, kind: 0 | 1, text: string, rows?: number, durationUs?: number): number;
+  mappedAppendRecord(id: number, seq: number, micros: number, prefix: Uint8Array, query: number, kind: 0 | 1 | 2, text: string, a?: number | string, b?: number | string, c?: string): number;
   mappedTree(id: number, out: Uint8Array): number;
   mappedClose(id: number): number;
 };
@@ -59,13 +59,14 @@ export class MappedAppender {
   }
 
   /**
-   * appendRecord encodes a query (kind 0) or ok result (kind 1) record as record-bytes.ts's
-   * native encoder does and appends its line, in one call: the line's length, or 0 (or -errno)
+   * appendRecord encodes a simple query (kind 0), ok result (kind 1) or extended query (kind 2)
+   * record as record-bytes.ts's native encoder does (the same arguments after kind) and appends
+   * its line, in one call: the line's length, or 0 (or -errno)
    * with nothing appended when the record is not one the addon encodes (or the space could not
    * be reserved), for the caller to append it its usual way.
    */
-  appendRecord(seq: number, micros: number, prefix: Buffer, query: number, kind: 0 | 1, text: string, rows?: number, durationUs?: number): number {
-    return addon!.mappedAppendRecord(this.#id, seq, micros, prefix, query, kind, text, rows, durationUs);
+  appendRecord(seq: number, micros: number, prefix: Buffer, query: number, kind: 0 | 1 | 2, text: string, a?: number | string, b?: number | string, c?: string): number {
+    return addon!.mappedAppendRecord(this.#id, seq, micros, prefix, query, kind, text, a, b, c);
   }
 
   /** tree returns the frontier over every line appended so far (hashing what the thread has not reached yet). */

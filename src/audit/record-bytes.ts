@@ -5,6 +5,7 @@
 import { nativeFunctions } from '../native-addon.js';
 import { formatTimestamp } from './clock.js';
 import type { LineBuffer } from './line-buffer.js';
+import type { AuditParam } from './events.js';
 import { param, type LogRecord } from './record.js';
 
 type QueryRecord = Extract<LogRecord, { type: 'query' }>;
@@ -15,13 +16,16 @@ type CopyRecord = Extract<LogRecord, { type: 'copy' }>;
 // an ok result with one tag) when their text is ASCII, for a third of the cost; it returns -1
 // for anything else, which is written below.
 type NativeEncoder = {
-  encodeRecordLine(out: Buffer, pos: number, seq: number, micros: number, prefix: Buffer, query: number, kind: 0 | 1, text: string, rows?: number, durationUs?: number): number;
+  // kind 0: a simple query (text: sql); 1: an ok result (text: its tag, then rows, durationUs); 2: an extended query (text: sql, then statement, portal, params JSON)
+  encodeRecordLine(out: Buffer, pos: number, seq: number, micros: number, prefix: Buffer, query: number, kind: 0 | 1 | 2, text: string, a?: number | string, b?: number | string, c?: string): number;
 };
 const native = nativeFunctions<NativeEncoder>(['encodeRecordLine']);
 
 /** nativeRecordEncoder says whether the common query and result records are encoded by the addon. */
 export const nativeRecordEncoder = native !== null;
 const NATIVE_MAX_TEXT = 4000; // below the addon's limit (4096 bytes)
+const NATIVE_MAX_NAME = 80; // statement and portal names: below the addon's 255 bytes
+const NATIVE_MAX_PARAMS = 5000; // params JSON: below the addon's 16 KB
 
 const UNSAFE = /["\\\u0000-\u001f\ud800-\udfff]/;
 
@@ -221,9 +225,41 @@ export function appendQueryLine(lines: LineBuffer, seq: number, micros: number, 
  * of session starts with after its `ts` (the `prefix` of native/record-encode.c), or null when
  * such a record goes the JavaScript way: no addon, a long session id, or a text too long.
  */
-export function directPrefix(kind: 0 | 1, session: string, text: string): Buffer | null {
+export function directPrefix(kind: 0 | 1 | 2, session: string, text: string): Buffer | null {
   if (native === null || session.length > SHORT || text.length >= NATIVE_MAX_TEXT) return null;
-  return sessionPrefix(kind === 0 ? QUERY_TYPE : RESULT_TYPE, session);
+  return sessionPrefix(kind === 1 ? RESULT_TYPE : QUERY_TYPE, session);
+}
+
+/** extendedPrefix is directPrefix for an extended-protocol query record (kind 2), whose names and params must fit the addon too. */
+export function extendedPrefix(session: string, sql: string, statement: string, portal: string, paramsJson: string): Buffer | null {
+  if (statement.length > NATIVE_MAX_NAME || portal.length > NATIVE_MAX_NAME || paramsJson.length > NATIVE_MAX_PARAMS) return null;
+  return directPrefix(2, session, sql);
+}
+
+/** appendExtendedQueryLine is appendQueryLine for an extended-protocol query record with statement, portal and params (paramsJson: JSON.stringify of them in contract order). */
+export function appendExtendedQueryLine(lines: LineBuffer, seq: number, micros: number, session: string, query: number, sql: string, statement: string, portal: string, paramsJson: string): boolean {
+  const prefix = extendedPrefix(session, sql, statement, portal, paramsJson);
+  if (prefix === null) return false;
+  const o = lines.open(FIXED_BYTES + 6 * (sql.length + statement.length + portal.length) + 3 * paramsJson.length);
+  const at = native!.encodeRecordLine(o, lines.length, seq, micros, prefix, query, 2, sql, statement, portal, paramsJson);
+  if (at < 0) return false;
+  lines.close(at);
+  return true;
+}
+
+/** paramsJson is a query record's params as the record carries them (JSON.stringify, fields in contract order). */
+export function paramsJson(params: readonly AuditParam[]): string {
+  // The common values (null; text or hex without truncation) as text, the rest by JSON.stringify.
+  let json = '[';
+  for (let i = 0; i < params.length; i++) {
+    const p = params[i]!;
+    if (i > 0) json += ',';
+    if (p.length !== undefined || p.truncated !== undefined || p.sha256 !== undefined) json += JSON.stringify(param(p));
+    else if (p.format === 'null' && p.value === undefined) json += '{"format":"null"}';
+    else if ((p.format === 'text' || p.format === 'binary') && typeof p.value === 'string') json += `{"format":"${p.format}","value":${JSON.stringify(p.value)}}`;
+    else json += JSON.stringify(param(p));
+  }
+  return json + ']';
 }
 
 /** appendOkResultLine is appendQueryLine for a result record with status ok, one tag and no error. */
@@ -248,6 +284,10 @@ function queryLine(lines: LineBuffer, seq: number, micros: number, r: QueryRecor
   if (r.params !== undefined && !Array.isArray(r.params)) return false;
   if (r.sql_length !== undefined || r.sql_sha256 !== undefined) return false; // a truncated text is rare: JSON.stringify writes it
   if (r.protocol === 'simple' && r.statement === undefined && r.portal === undefined && r.params === undefined && appendQueryLine(lines, seq, micros, r.session, r.query, r.sql)) {
+    return true;
+  }
+  if (r.protocol === 'extended' && r.statement !== undefined && r.portal !== undefined && r.params !== undefined &&
+      appendExtendedQueryLine(lines, seq, micros, r.session, r.query, r.sql, r.statement, r.portal, paramsJson(r.params))) {
     return true;
   }
   const session = prepare(r.session);

@@ -121,9 +121,9 @@ export class SegmentFile {
   }
 
   /** appendRecord is MappedAppender.appendRecord on a mapped segment (0 on one that is not): the bytes appended, or 0 or less for none. */
-  appendRecord(seq: number, micros: number, prefix: Buffer, query: number, kind: 0 | 1, text: string, rows?: number, durationUs?: number): number {
+  appendRecord(seq: number, micros: number, prefix: Buffer, query: number, kind: 0 | 1 | 2, text: string, a?: number | string, b?: number | string, c?: string): number {
     if (this.#mapped === null) return 0;
-    const n = this.#mapped.appendRecord(seq, micros, prefix, query, kind, text, rows, durationUs);
+    const n = this.#mapped.appendRecord(seq, micros, prefix, query, kind, text, a, b, c);
     if (n > 0) this.bytes += n;
     return n;
   }

@@ -8,14 +8,14 @@ import { closeSync, mkdirSync } from 'node:fs';
 
 import { PgsealError } from '../errors.js';
 import { Checkpointer, writeLatestCheckpoint } from './checkpointer.js';
-import type { AuditEvent, AuditSink } from './events.js';
+import type { AuditEvent, AuditParam, AuditSink } from './events.js';
 import { recoverLog, type LogRepair } from './log-recovery.js';
 import type { MerkleFrontier } from './merkle.js';
 import type { SignerKey } from './note.js';
 import { resolveSettings, type SealedLogOptions, type StoreSettings } from './store-options.js';
 import { LineBuffer } from './line-buffer.js';
 import { encodeRecord, MAX_LINE_BYTES, type LogRecord } from './record.js';
-import { appendOkResultLine, appendQueryLine, appendRecordBytes, directPrefix } from './record-bytes.js';
+import { appendExtendedQueryLine, appendOkResultLine, appendQueryLine, appendRecordBytes, directPrefix, extendedPrefix, paramsJson } from './record-bytes.js';
 import { recordLineAtLeast } from './record-size.js';
 import { SegmentFile, auditError, fsyncDir, lockLogDirectory, segmentName } from './segment.js';
 import { GroupCommit, type CommitCallback } from './store-commit.js';
@@ -153,6 +153,19 @@ export class SealedLog implements AuditSink {
     }
     if (this.#closed || !appendQueryLine(this.#pending, this.#nextSeq, atMicros, session, query, sql)) {
       return this.append({ type: 'query', session, query, protocol: 'simple', sql }, atMicros);
+    }
+    this.#appended(atMicros);
+  }
+
+  /** appendExtendedQuery appends an extended-protocol query record (statement, portal, params): the same line as append would write (written at once where #direct allows). */
+  appendExtendedQuery(session: string, query: number, sql: string, statement: string, portal: string, params: readonly AuditParam[], atMicros: number): void {
+    const json = paramsJson(params);
+    if (this.#direct) {
+      const prefix = extendedPrefix(session, sql, statement, portal, json);
+      if (prefix !== null && this.#segment.appendRecord(this.#nextSeq, atMicros, prefix, query, 2, sql, statement, portal, json) > 0) return this.#wroteDirect(atMicros);
+    }
+    if (this.#closed || !appendExtendedQueryLine(this.#pending, this.#nextSeq, atMicros, session, query, sql, statement, portal, json)) {
+      return this.append({ type: 'query', session, query, protocol: 'extended', sql, statement, portal, params: [...params] }, atMicros);
     }
     this.#appended(atMicros);
   }

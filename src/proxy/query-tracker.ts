@@ -166,7 +166,9 @@ export class QueryTracker {
     const protocol = kind === 'query' ? 'simple' : kind === 'execute' ? 'extended' : 'function';
     const start = this.clock.nowMicros();
     if (kind === 'query' && fields.sql.sql_length === undefined && this.sink.appendQuery !== undefined) this.sink.appendQuery(this.session, id, fields.sql.sql, start);
-    else this.sink.append({ type: 'query', session: this.session, query: id, protocol, sql: fields.sql.sql, sql_length: fields.sql.sql_length, sql_sha256: fields.sql.sql_sha256, statement: fields.statement, portal: fields.portal, params: fields.params }, start);
+    else if (kind === 'execute' && fields.sql.sql_length === undefined && this.sink.appendExtendedQuery !== undefined) {
+      this.sink.appendExtendedQuery(this.session, id, fields.sql.sql, fields.statement!, fields.portal!, fields.params!, start);
+    } else this.sink.append({ type: 'query', session: this.session, query: id, protocol, sql: fields.sql.sql, sql_length: fields.sql.sql_length, sql_sha256: fields.sql.sql_sha256, statement: fields.statement, portal: fields.portal, params: fields.params }, start);
     this.queries++;
     this.queriesSinceFlush++;
     this.pending.push({ kind, id, start, tags: [], tagChars: 0, tagsOmitted: 0, rows: 0, dataRows: 0, error: null, copy: null });

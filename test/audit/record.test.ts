@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
+import type { AuditParam } from '../../src/audit/events.js';
 import type { LogRecord } from '../../src/audit/record.js';
 import { formatTimestamp } from '../../src/audit/clock.js';
-import { encodeGeneric, encodeRecord } from '../../src/audit/record.js';
-import { appendRecordBytes, nativeRecordEncoder } from '../../src/audit/record-bytes.js';
+import { encodeGeneric, encodeRecord, param } from '../../src/audit/record.js';
+import { appendRecordBytes, nativeRecordEncoder, paramsJson } from '../../src/audit/record-bytes.js';
 import { nativeAddon } from '../../src/native-addon.js';
 import { LineBuffer } from '../../src/audit/line-buffer.js';
 
@@ -157,7 +158,7 @@ test('seeded fuzz: random strings and numbers, byte writer against JSON.stringif
   }
 });
 
-test('the native encoder of simple queries and ok results writes exactly what JSON.stringify does, or leaves the record to JavaScript', () => {
+test('the native encoder of simple and extended queries and ok results writes exactly what JSON.stringify does, or leaves the record to JavaScript', () => {
   assert.equal(nativeRecordEncoder, nativeAddon !== null, 'the addon encodes records whenever it is loaded');
   let seed = 777;
   const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296;
@@ -173,9 +174,20 @@ test('the native encoder of simple queries and ok results writes exactly what JS
   const base = Date.UTC(2026, 10, 26, 23, 59, 59) * 1000;
   for (let i = 0; i < 20_000; i++) {
     const session = rnd() < 0.9 ? `s${Math.floor(rnd() * 20)}` : str(20);
-    const r: LogRecord = rnd() < 0.5
+    const k = rnd();
+    const randomParam = (): AuditParam => {
+      const f = rnd();
+      if (f < 0.2) return { format: 'null' };
+      if (f < 0.3) return { format: 'redacted', length: num(), sha256: str(64) };
+      if (f < 0.4) return { format: 'binary', value: str(30), length: num(), truncated: true, sha256: str(64) };
+      return { format: f < 0.5 ? 'binary' : 'text', value: str(rnd() < 0.02 ? 2000 : 30) };
+    };
+    const r: LogRecord = k < 0.35
       ? { type: 'query', session, query: num(), protocol: 'simple', sql: str(rnd() < 0.02 ? 3000 : 80) }
-      : { type: 'result', session, query: num(), status: 'ok', tags: [str(rnd() < 0.02 ? 3000 : 20)], rows: num(), duration_us: num() };
+      : k < 0.65
+        ? { type: 'query', session, query: num(), protocol: 'extended', sql: str(rnd() < 0.02 ? 3000 : 80), statement: str(rnd() < 0.05 ? 120 : 10), portal: str(rnd() < 0.05 ? 120 : 5), params: Array.from({ length: Math.floor(rnd() * 5) }, randomParam) }
+        : { type: 'result', session, query: num(), status: 'ok', tags: [str(rnd() < 0.02 ? 3000 : 20)], rows: num(), duration_us: num() };
+    if (r.type === 'query' && r.params !== undefined) assert.equal(paramsJson(r.params), JSON.stringify(r.params.map(param)));
     const seq = rnd() < 0.05 ? 9_007_199_254_740_991 : num();
     const micros = rnd() < 0.5 ? base + Math.floor(rnd() * 3_000_000) : Math.floor(rnd() * 2e15);
     lines.clear();

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 
 import { openCheckpoint } from '../../src/audit/checkpoint.js';
 import { formatTimestamp } from '../../src/audit/clock.js';
-import type { AuditEvent } from '../../src/audit/events.js';
+import type { AuditEvent, AuditParam } from '../../src/audit/events.js';
 import { rootFromLeaves } from '../../src/audit/merkle.js';
 import { SignerKey, generateSignerKey } from '../../src/audit/note.js';
 import { MAX_LINE_BYTES, TimestampFormatter } from '../../src/audit/record.js';
@@ -287,7 +287,7 @@ test('a truncated SQL text is written with sql_length and sql_sha256 after sql',
   assert.deepEqual(Object.keys(q.record), ['seq', 'ts', 'type', 'session', 'query', 'protocol', 'sql', 'sql_length', 'sql_sha256']);
 });
 
-test('appendQuery and appendOkResult write the lines append writes for the same events, fallbacks included', (t) => {
+test('appendQuery, appendExtendedQuery and appendOkResult write the lines append writes for the same events, fallbacks included', (t) => {
   const seed = Buffer.alloc(32, 9);
   const write = (fast: boolean): string => {
     const dir = tempDir(t);
@@ -299,12 +299,16 @@ test('appendQuery and appendOkResult write the lines append writes for the same 
     ];
     cases.forEach(([session, sql, rows, duration], i) => {
       const at = base + i * 999_999;
+      const params: AuditParam[] = [{ format: 'text', value: sql.slice(0, 40) }, { format: 'null' }, { format: 'binary', value: 'ab', length: 9000, truncated: true, sha256: 'cd' }];
+      const statement = i % 2 === 0 ? '' : `S_${session}`;
       if (fast) {
         log.appendQuery(session, i, sql, at);
         log.appendOkResult(session, i, `SELECT ${rows}`, rows, duration, at + 1);
+        log.appendExtendedQuery(session, 100 + i, sql, statement, `P${i}`, params, at + 2);
       } else {
         log.append({ type: 'query', session, query: i, protocol: 'simple', sql }, at);
         log.append({ type: 'result', session, query: i, status: 'ok', tags: [`SELECT ${rows}`], rows, duration_us: duration }, at + 1);
+        log.append({ type: 'query', session, query: 100 + i, protocol: 'extended', sql, statement, portal: `P${i}`, params }, at + 2);
       }
     });
     log.close();
@@ -312,10 +316,11 @@ test('appendQuery and appendOkResult write the lines append writes for the same 
   };
   const fast = write(true);
   assert.equal(fast, write(false));
-  assert.equal(fast.split('\n').filter((l) => l.includes('"type":"query"')).length, 5);
+  assert.equal(fast.split('\n').filter((l) => l.includes('"type":"query"')).length, 10);
+  assert.equal(fast.split('\n').filter((l) => l.includes('"protocol":"extended"')).length, 5);
 });
 
-test('with durability os on a mapped segment, appendQuery and appendOkResult write their lines at once, behind anything buffered, and seal by count', (t) => {
+test('with durability os on a mapped segment, appendQuery, appendExtendedQuery and appendOkResult write their lines at once, behind anything buffered, and seal by count', (t) => {
   const dir = tempDir(t);
   const log = SealedLog.open({ dir, origin: ORIGIN, signer: key, checkpointEvery: 10, ...QUIET });
   if (!log.mapped) return t.skip('segments are not mapped here (no addon, or a file system pgseal does not map)');
@@ -325,7 +330,9 @@ test('with durability os on a mapped segment, appendQuery and appendOkResult wri
   assert.ok(file().includes('"query":1,"protocol":"simple","sql":"SELECT 1"}\n'), 'in the file before any commit');
   log.appendOkResult('s1', 1, 'SELECT 1', 1, 5, 1_001);
   assert.ok(file().includes('"query":1,"status":"ok"'), 'the result too');
-  assert.equal(log.size, sizeBefore + 2);
+  log.appendExtendedQuery('s1', 100, 'SELECT $1', 'S1', '', [{ format: 'text', value: '7' }], 1_001);
+  assert.ok(file().includes('"query":100,"protocol":"extended","sql":"SELECT $1","statement":"S1","portal":"","params":[{"format":"text","value":"7"}]}\n'), 'an Execute too');
+  assert.equal(log.size, sizeBefore + 3);
   // A record buffered by append goes first: the next fast record waits behind it for the commit.
   log.append({ type: 'query', session: 's1', query: 2, protocol: 'simple', sql: "SELECT 'é'" }, 1_002);
   log.appendQuery('s1', 3, 'SELECT 3', 1_003);
@@ -341,5 +348,5 @@ test('with durability os on a mapped segment, appendQuery and appendOkResult wri
   const { lines, leaves, checkpoints } = checkLog(dir, verifiers);
   assert.ok(checkpoints.length >= 2);
   assert.deepEqual(log.root(), rootFromLeaves(leaves));
-  assert.equal(lines.filter((l) => l.record.type === 'query').length, 19);
+  assert.equal(lines.filter((l) => l.record.type === 'query').length, 20);
 });
