@@ -550,7 +550,7 @@ async function auditCounts(): Promise<{ total: number; byType: Record<string, nu
   for (const f of files) {
     const rl = createInterface({ input: createReadStream(join(dir, f)), crlfDelay: Infinity });
     for await (const line of rl) {
-      if (!line) continue;
+      if (!line || line.charCodeAt(0) === 0) continue; // the open segment's reserved zero tail
       total++;
       const m = /"type":"([^"]+)"/.exec(line);
       const t = m ? m[1]! : '?';
