@@ -247,6 +247,21 @@ export function appendExtendedQueryLine(lines: LineBuffer, seq: number, micros: 
   return true;
 }
 
+/**
+ * nativeParamsJson is paramsJson(params) when the native encoder could take it, judged before it
+ * is built (bind values can be huge: the size guard of record-size.ts must not be undone); else null.
+ */
+export function nativeParamsJson(params: readonly AuditParam[]): string | null {
+  if (native === null) return null;
+  let size = 2;
+  for (let i = 0; i < params.length; i++) {
+    const p = params[i]!;
+    size += 64 + (typeof p.value === 'string' ? p.value.length : 0) + (typeof p.sha256 === 'string' ? p.sha256.length : 0);
+    if (size > NATIVE_MAX_PARAMS) return null;
+  }
+  return paramsJson(params);
+}
+
 /** paramsJson is a query record's params as the record carries them (JSON.stringify, fields in contract order). */
 export function paramsJson(params: readonly AuditParam[]): string {
   // The common values (null; text or hex without truncation) as text, the rest by JSON.stringify.
@@ -286,9 +301,9 @@ function queryLine(lines: LineBuffer, seq: number, micros: number, r: QueryRecor
   if (r.protocol === 'simple' && r.statement === undefined && r.portal === undefined && r.params === undefined && appendQueryLine(lines, seq, micros, r.session, r.query, r.sql)) {
     return true;
   }
-  if (r.protocol === 'extended' && r.statement !== undefined && r.portal !== undefined && r.params !== undefined &&
-      appendExtendedQueryLine(lines, seq, micros, r.session, r.query, r.sql, r.statement, r.portal, paramsJson(r.params))) {
-    return true;
+  if (r.protocol === 'extended' && r.statement !== undefined && r.portal !== undefined && r.params !== undefined) {
+    const json = nativeParamsJson(r.params);
+    if (json !== null && appendExtendedQueryLine(lines, seq, micros, r.session, r.query, r.sql, r.statement, r.portal, json)) return true;
   }
   const session = prepare(r.session);
   const protocol = prepare(r.protocol);

@@ -15,7 +15,7 @@ import type { SignerKey } from './note.js';
 import { resolveSettings, type SealedLogOptions, type StoreSettings } from './store-options.js';
 import { LineBuffer } from './line-buffer.js';
 import { encodeRecord, MAX_LINE_BYTES, type LogRecord } from './record.js';
-import { appendExtendedQueryLine, appendOkResultLine, appendQueryLine, appendRecordBytes, directPrefix, extendedPrefix, paramsJson } from './record-bytes.js';
+import { appendExtendedQueryLine, appendOkResultLine, appendQueryLine, appendRecordBytes, directPrefix, extendedPrefix, nativeParamsJson } from './record-bytes.js';
 import { recordLineAtLeast } from './record-size.js';
 import { SegmentFile, auditError, fsyncDir, lockLogDirectory, segmentName } from './segment.js';
 import { GroupCommit, type CommitCallback } from './store-commit.js';
@@ -159,7 +159,8 @@ export class SealedLog implements AuditSink {
 
   /** appendExtendedQuery appends an extended-protocol query record (statement, portal, params): the same line as append would write (written at once where #direct allows). */
   appendExtendedQuery(session: string, query: number, sql: string, statement: string, portal: string, params: readonly AuditParam[], atMicros: number): void {
-    const json = paramsJson(params);
+    const json = nativeParamsJson(params);
+    if (json === null) return this.append({ type: 'query', session, query, protocol: 'extended', sql, statement, portal, params: [...params] }, atMicros);
     if (this.#direct) {
       const prefix = extendedPrefix(session, sql, statement, portal, json);
       if (prefix !== null && this.#segment.appendRecord(this.#nextSeq, atMicros, prefix, query, 2, sql, statement, portal, json) > 0) return this.#wroteDirect(atMicros);

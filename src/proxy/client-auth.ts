@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { hmacSha256 } from '../auth/scram-common.js';
 import { SCRAM_DEFAULT_ITERATIONS, SCRAM_DEFAULT_SALT_LENGTH, ScramServerExchange, parseScramVerifier, type ScramVerifier } from '../auth/index.js';
@@ -18,7 +17,9 @@ const MAX_SASL_MESSAGE = 4096;
 
 /**
  * authenticateClient runs SCRAM-SHA-256(-PLUS) with the client against the role's verifier
- * and returns the ClientKey recovered from the proof; the password is never seen.
+ * and returns the ClientKey recovered from the proof; the password is never seen. A role
+ * without a usable verifier runs against a decoy keyed by decoySecret and fails as a wrong
+ * password does (LoginFailedError).
  */
 export async function authenticateClient(
   socket: Duplex,
@@ -27,8 +28,9 @@ export async function authenticateClient(
   source: VerifierSource,
   channelBinding: Buffer | null,
   timeoutMs: number,
+  decoySecret: Buffer,
 ): Promise<ScramLogin> {
-  const { verifier, missing } = lookupVerifier(await source.secretFor(user), user);
+  const { verifier, missing } = lookupVerifier(await source.secretFor(user), user, decoySecret);
   const scram = new ScramServerExchange({ verifier, channelBinding });
   socket.write(encodeAuthenticationSASL(scram.mechanisms()));
   const first = await readSaslMessage(reader, timeoutMs);
@@ -63,22 +65,21 @@ export class LoginFailedError extends PgsealError {
 // A role without a usable verifier gets a decoy instead of an error at once, as PostgreSQL's
 // mock authentication does: otherwise any client could list the roles pgseal holds verifiers
 // for. The exchange then runs as for a real role and fails at the proof. Salt and keys are
-// derived from a per-process secret, so a role's decoy salt is stable while pgseal runs.
-const decoySecret = randomBytes(32);
-
-function decoyVerifier(user: string): ScramVerifier {
+// derived from the policy's decoySecret (from pgseal's TLS key), so a role's decoy salt stays
+// the same across restarts and instances, as a stored verifier's does.
+function decoyVerifier(decoySecret: Buffer, user: string): ScramVerifier {
   const derive = (what: string) => hmacSha256(decoySecret, `${what}\0${user}`);
   return { iterations: SCRAM_DEFAULT_ITERATIONS, salt: derive('salt').subarray(0, SCRAM_DEFAULT_SALT_LENGTH), storedKey: derive('stored'), serverKey: derive('server') };
 }
 
-function lookupVerifier(secret: string | undefined, user: string): { verifier: ScramVerifier; missing: string | null } {
-  if (secret === undefined) return { verifier: decoyVerifier(user), missing: `pgseal has no SCRAM verifier for role "${user}" (add it to the auth file, or configure auth.auth_query)` };
-  if (!secret.startsWith('SCRAM-SHA-256$')) return { verifier: decoyVerifier(user), missing: `role "${user}" has no SCRAM-SHA-256 verifier in pgseal's auth file` };
+function lookupVerifier(secret: string | undefined, user: string, decoySecret: Buffer): { verifier: ScramVerifier; missing: string | null } {
+  if (secret === undefined) return { verifier: decoyVerifier(decoySecret, user), missing: `pgseal has no SCRAM verifier for role "${user}" (add it to the auth file, or configure auth.auth_query)` };
+  if (!secret.startsWith('SCRAM-SHA-256$')) return { verifier: decoyVerifier(decoySecret, user), missing: `role "${user}" has no SCRAM-SHA-256 verifier in pgseal's auth file` };
   try {
     return { verifier: parseScramVerifier(secret), missing: null };
   } catch (err) {
     if (!(err instanceof PgsealError)) throw err;
-    return { verifier: decoyVerifier(user), missing: `role "${user}": ${err.message}` };
+    return { verifier: decoyVerifier(decoySecret, user), missing: `role "${user}": ${err.message}` };
   }
 }
 

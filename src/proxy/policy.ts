@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, hkdfSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type tls from 'node:tls';
 import { parseIdentMap, parseScramClientKey, parseUserlist, tlsServerEndPoint, type ScramClientKey } from '../auth/index.js';
@@ -36,6 +36,12 @@ export type Policy = {
   /** channelBinding is tls-server-end-point of pgseal's own certificate, or null when -PLUS cannot be offered. */
   channelBinding: Buffer | null;
   verifiers: VerifierSource;
+  /**
+   * decoySecret keys the decoy SCRAM exchange of roles without a verifier (client-auth.ts):
+   * derived from pgseal's TLS key, so a role's decoy salt is the same across restarts and on
+   * every instance that serves the same certificate, as a stored verifier's would be.
+   */
+  decoySecret: Buffer;
   certificates: CertificatePolicy;
   /** upstreamKeys are SCRAM client keys for certificate logins (auth.credentials_file). */
   upstreamKeys: Map<string, ScramClientKey>;
@@ -54,6 +60,7 @@ export function loadPolicy(c: Config): Policy {
     serverName: c.upstream.server_name ?? up.host,
     connectTimeoutMs: c.upstream.connect_timeout_ms,
   };
+  const key = readOrThrow(c.tls.key, 'tls.key');
   return {
     settings: {
       allowPlaintext: c.tls.allow_plaintext,
@@ -70,7 +77,7 @@ export function loadPolicy(c: Config): Policy {
     upstream,
     tlsOptions: {
       cert,
-      key: readOrThrow(c.tls.key, 'tls.key'),
+      key,
       ca: readOrThrow(c.tls.ca, 'tls.ca'),
       ...(c.tls.crl ? { crl: readOrThrow(c.tls.crl, 'tls.crl') } : {}),
       minVersion: c.tls.min_version,
@@ -80,6 +87,7 @@ export function loadPolicy(c: Config): Policy {
     },
     channelBinding: endPointOf(cert),
     verifiers: loadVerifiers(c, upstream),
+    decoySecret: Buffer.from(hkdfSync('sha256', key, 'pgseal', 'decoy SCRAM verifiers', 32)),
     certificates: {
       mode: c.auth.method === 'certificate' ? 'require' : c.tls.client_cert,
       rules: c.mapping.file ? parseIdentMap(readOrThrow(c.mapping.file, 'mapping.file').toString('utf8')) : [],

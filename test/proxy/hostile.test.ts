@@ -6,7 +6,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import pg from 'pg';
 import { freePort, startPostgres, type PgServer } from '../support/postgres.js';
-import { removePgseal, startPgseal, waitFor, type Pgseal } from '../support/pgseal.js';
+import { removePgseal, restartPgseal, startPgseal, waitFor, type Pgseal } from '../support/pgseal.js';
 
 let server: PgServer;
 let seal: Pgseal;
@@ -230,5 +230,8 @@ test('a role pgseal holds no verifier for gets a SCRAM exchange like a real one:
   }
   assert.deepEqual(again.salt, first.salt, 'the same salt each time, as a stored verifier would give');
   assert.notDeepEqual(other.salt, first.salt);
+  await seal.stop();
+  seal = await restartPgseal(seal);
+  assert.deepEqual((await serverFirst('nobody')).salt, first.salt, 'and the same after a restart (derived from the TLS key)');
   await stillServes();
 });
