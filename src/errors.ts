@@ -28,3 +28,18 @@ export class PgsealError extends Error {
     this.name = new.target.name;
   }
 }
+
+/**
+ * PrivateReasonError is an error whose message is all a client hears, while `reason`, which may
+ * name roles, queries or upstream errors, goes only to the audit record and the operational log.
+ */
+export class PrivateReasonError extends PgsealError {
+  constructor(
+    code: PgsealErrorCode,
+    message: string,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+  }
+}

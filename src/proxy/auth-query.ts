@@ -1,4 +1,5 @@
 import type { ScramClientKey } from '../auth/index.js';
+import { PgsealError, PrivateReasonError } from '../errors.js';
 import { decodeDataRow, decodeErrorFields, encodeBind, encodeExecute, encodeParse, encodeSync, encodeTerminate } from '../protocol/index.js';
 import type { VerifierSource } from './client-auth.js';
 import { connectUpstream, type UpstreamTarget } from './upstream-connect.js';
@@ -25,7 +26,15 @@ export class AuthQuerySource implements VerifierSource {
   async secretFor(role: string): Promise<string | undefined> {
     const hit = this.cache.get(role);
     if (hit && hit.until > Date.now()) return hit.secret;
-    const secret = await this.query(role);
+    let secret: string | undefined;
+    try {
+      secret = await this.query(role);
+    } catch (err) {
+      // The client is not authenticated yet: it hears that its verifier could not be fetched, and
+      // the operator (audit record, log) what went wrong, which may name the auth role or tables.
+      const why = err instanceof PgsealError ? err.message : String(err);
+      throw new PrivateReasonError('auth_unavailable', 'authentication is unavailable: the role\'s SCRAM verifier could not be fetched', `auth_query for role "${role}" failed: ${why}`, { cause: err });
+    }
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(role, { secret, until: Date.now() + this.settings.cacheMs });
     return secret;

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import { hmacSha256 } from '../auth/scram-common.js';
 import { SCRAM_DEFAULT_ITERATIONS, SCRAM_DEFAULT_SALT_LENGTH, ScramServerExchange, parseScramVerifier, type ScramVerifier } from '../auth/index.js';
-import { PgsealError } from '../errors.js';
+import { PgsealError, PrivateReasonError } from '../errors.js';
 import { decodeSASLInitialResponse, encodeAuthenticationSASL, encodeAuthenticationSASLContinue, ProtocolError } from '../protocol/index.js';
 import type { PacketReader } from './packet-reader.js';
 
@@ -53,12 +53,9 @@ export async function authenticateClient(
  * and for a role pgseal cannot log in (28P01, as PostgreSQL words it); `reason` says which, for
  * the audit record and the operational log only.
  */
-export class LoginFailedError extends PgsealError {
-  constructor(
-    user: string,
-    readonly reason: string,
-  ) {
-    super('auth_failed', `password authentication failed for user "${user}"`);
+export class LoginFailedError extends PrivateReasonError {
+  constructor(user: string, reason: string) {
+    super('auth_failed', `password authentication failed for user "${user}"`, reason);
   }
 }
 

@@ -3,7 +3,7 @@ import type net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { ClientAddress, TlsInfo } from '../audit/events.js';
-import { PgsealError } from '../errors.js';
+import { PgsealError, PrivateReasonError } from '../errors.js';
 import {
   encodeAuthenticationOk,
   encodeAuthenticationSASLFinal,
@@ -12,7 +12,7 @@ import {
   SQLSTATE,
 } from '../protocol/index.js';
 import { forwardCancel } from './cancel-forward.js';
-import { LoginFailedError, authenticateClient } from './client-auth.js';
+import { authenticateClient } from './client-auth.js';
 import { ClientFacingError, clientErrorResponse, sqlstateOf } from './client-errors.js';
 import { admitCertificate, certificateInfo, readClientCertificate, type ClientCertificate } from './client-identity.js';
 import { negotiate } from './negotiate.js';
@@ -268,6 +268,6 @@ function endWith(socket: net.Socket | tls.TLSSocket, bytes: Buffer): void {
 
 /** errorText is what the audit record and the operational log say of an error: pgseal's own message (for a failed login, which failure it was), never an internal one. */
 function errorText(err: unknown): string {
-  if (err instanceof LoginFailedError) return err.reason;
+  if (err instanceof PrivateReasonError) return err.reason;
   return err instanceof PgsealError ? err.message : 'internal error';
 }

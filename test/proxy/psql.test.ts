@@ -93,6 +93,24 @@ test('auth_query fetches verifiers upstream as a dedicated role that logs in wit
   } finally {
     await removePgseal(other);
   }
+  // A failing auth_query: the client, not authenticated, hears only that the verifier could not
+  // be fetched; the audit record says why (the upstream's error, which names the table).
+  const broken = await startPgseal(pg, {
+    roles: [],
+    editYaml: (y) => y.replace(/auth:\n  method: scram\n/, `auth:\n  method: scram\n  auth_query:\n    role: pgseal_auth\n    credentials_file: ${credFile}\n    sql: SELECT rolpassword FROM no_such_table WHERE rolname = $1\n`),
+  });
+  try {
+    const r = await pg.psql('SELECT 1', {
+      user: 'bob', password: 'bob-secret', database: 'postgres', port: broken.port, host: 'localhost', hostaddr: '127.0.0.1',
+      sslmode: 'verify-full', extraEnv: { PGSSLROOTCERT: broken.caFile },
+    });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /FATAL: {2}authentication is unavailable: the role's SCRAM verifier could not be fetched/);
+    assert.doesNotMatch(r.stderr, /no_such_table|pgseal_auth/);
+    await waitFor(async () => (await broken.auditRecords()).some((x) => x.type === 'auth.failure' && x.user === 'bob' && x.sqlstate === '28000' && /auth_query for role "bob" failed: .*no_such_table/.test(String(x.reason))));
+  } finally {
+    await removePgseal(broken);
+  }
 });
 
 test('a role missing from the auth file fails as a wrong password does, so roles cannot be probed; the audit record says why', async () => {
