@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { hmacSha256 } from '../auth/scram-common.js';
-import { SCRAM_DEFAULT_ITERATIONS, SCRAM_DEFAULT_SALT_LENGTH, ScramServerExchange, parseScramVerifier, type ScramVerifier } from '../auth/index.js';
+import { ScramServerExchange, parseScramVerifier, type ScramVerifier } from '../auth/index.js';
 import { PgsealError, PrivateReasonError } from '../errors.js';
 import { decodeSASLInitialResponse, encodeAuthenticationSASL, encodeAuthenticationSASLContinue, ProtocolError } from '../protocol/index.js';
 import type { PacketReader } from './packet-reader.js';
@@ -18,7 +18,7 @@ const MAX_SASL_MESSAGE = 4096;
 /**
  * authenticateClient runs SCRAM-SHA-256(-PLUS) with the client against the role's verifier
  * and returns the ClientKey recovered from the proof; the password is never seen. A role
- * without a usable verifier runs against a decoy keyed by decoySecret and fails as a wrong
+ * without a usable verifier runs against a decoy and fails as a wrong
  * password does (LoginFailedError).
  */
 export async function authenticateClient(
@@ -28,9 +28,9 @@ export async function authenticateClient(
   source: VerifierSource,
   channelBinding: Buffer | null,
   timeoutMs: number,
-  decoySecret: Buffer,
+  decoy: Decoy,
 ): Promise<ScramLogin> {
-  const { verifier, missing } = lookupVerifier(await source.secretFor(user), user, decoySecret);
+  const { verifier, missing } = lookupVerifier(await source.secretFor(user), user, decoy);
   const scram = new ScramServerExchange({ verifier, channelBinding });
   socket.write(encodeAuthenticationSASL(scram.mechanisms()));
   const first = await readSaslMessage(reader, timeoutMs);
@@ -59,24 +59,31 @@ export class LoginFailedError extends PrivateReasonError {
   }
 }
 
+/**
+ * Decoy is what the SCRAM exchange of a role without a usable verifier is made of: a secret the
+ * salt and keys are derived from (policy.ts takes it from pgseal's TLS key, so a role's decoy
+ * salt stays the same across restarts and instances, as a stored verifier's does), and the
+ * iteration count and salt length of the real verifiers.
+ */
+export type Decoy = { secret: Buffer; iterations: number; saltLength: number };
+
 // A role without a usable verifier gets a decoy instead of an error at once, as PostgreSQL's
 // mock authentication does: otherwise any client could list the roles pgseal holds verifiers
-// for. The exchange then runs as for a real role and fails at the proof. Salt and keys are
-// derived from the policy's decoySecret (from pgseal's TLS key), so a role's decoy salt stays
-// the same across restarts and instances, as a stored verifier's does.
-function decoyVerifier(decoySecret: Buffer, user: string): ScramVerifier {
-  const derive = (what: string) => hmacSha256(decoySecret, `${what}\0${user}`);
-  return { iterations: SCRAM_DEFAULT_ITERATIONS, salt: derive('salt').subarray(0, SCRAM_DEFAULT_SALT_LENGTH), storedKey: derive('stored'), serverKey: derive('server') };
+// for. The exchange then runs as for a real role and fails at the proof.
+function decoyVerifier(decoy: Decoy, user: string): ScramVerifier {
+  const derive = (what: string) => hmacSha256(decoy.secret, `${what}\0${user}`);
+  const salt = Buffer.concat([derive('salt'), derive('salt+')]).subarray(0, Math.min(64, decoy.saltLength));
+  return { iterations: decoy.iterations, salt, storedKey: derive('stored'), serverKey: derive('server') };
 }
 
-function lookupVerifier(secret: string | undefined, user: string, decoySecret: Buffer): { verifier: ScramVerifier; missing: string | null } {
-  if (secret === undefined) return { verifier: decoyVerifier(decoySecret, user), missing: `pgseal has no SCRAM verifier for role "${user}" (add it to the auth file, or configure auth.auth_query)` };
-  if (!secret.startsWith('SCRAM-SHA-256$')) return { verifier: decoyVerifier(decoySecret, user), missing: `role "${user}" has no SCRAM-SHA-256 verifier in pgseal's auth file` };
+function lookupVerifier(secret: string | undefined, user: string, decoy: Decoy): { verifier: ScramVerifier; missing: string | null } {
+  if (secret === undefined) return { verifier: decoyVerifier(decoy, user), missing: `pgseal has no SCRAM verifier for role "${user}" (add it to the auth file, or configure auth.auth_query)` };
+  if (!secret.startsWith('SCRAM-SHA-256$')) return { verifier: decoyVerifier(decoy, user), missing: `role "${user}" has no SCRAM-SHA-256 verifier in pgseal's auth file` };
   try {
     return { verifier: parseScramVerifier(secret), missing: null };
   } catch (err) {
     if (!(err instanceof PgsealError)) throw err;
-    return { verifier: decoyVerifier(decoySecret, user), missing: `role "${user}": ${err.message}` };
+    return { verifier: decoyVerifier(decoy, user), missing: `role "${user}": ${err.message}` };
   }
 }
 

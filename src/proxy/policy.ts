@@ -1,11 +1,11 @@
 import { X509Certificate, hkdfSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type tls from 'node:tls';
-import { parseIdentMap, parseScramClientKey, parseUserlist, tlsServerEndPoint, type ScramClientKey } from '../auth/index.js';
+import { SCRAM_DEFAULT_ITERATIONS, SCRAM_DEFAULT_SALT_LENGTH, parseIdentMap, parseScramClientKey, parseScramVerifier, parseUserlist, tlsServerEndPoint, type ScramClientKey } from '../auth/index.js';
 import { splitHostPort, type Config } from '../config/index.js';
 import { PgsealError } from '../errors.js';
 import { AuthQuerySource, chainSources } from './auth-query.js';
-import type { VerifierSource } from './client-auth.js';
+import type { Decoy, VerifierSource } from './client-auth.js';
 import type { CertificatePolicy, IdentitySource } from './client-identity.js';
 import { UpstreamCertificateMinter } from './upstream-cert.js';
 import type { UpstreamTarget } from './upstream-connect.js';
@@ -36,12 +36,8 @@ export type Policy = {
   /** channelBinding is tls-server-end-point of pgseal's own certificate, or null when -PLUS cannot be offered. */
   channelBinding: Buffer | null;
   verifiers: VerifierSource;
-  /**
-   * decoySecret keys the decoy SCRAM exchange of roles without a verifier (client-auth.ts):
-   * derived from pgseal's TLS key, so a role's decoy salt is the same across restarts and on
-   * every instance that serves the same certificate, as a stored verifier's would be.
-   */
-  decoySecret: Buffer;
+  /** decoy shapes the SCRAM exchange of roles without a verifier (client-auth.ts). */
+  decoy: Decoy;
   certificates: CertificatePolicy;
   /** upstreamKeys are SCRAM client keys for certificate logins (auth.credentials_file). */
   upstreamKeys: Map<string, ScramClientKey>;
@@ -61,6 +57,7 @@ export function loadPolicy(c: Config): Policy {
     connectTimeoutMs: c.upstream.connect_timeout_ms,
   };
   const key = readOrThrow(c.tls.key, 'tls.key');
+  const { source: verifiers, shape } = loadVerifiers(c, upstream);
   return {
     settings: {
       allowPlaintext: c.tls.allow_plaintext,
@@ -86,8 +83,8 @@ export function loadPolicy(c: Config): Policy {
       handshakeTimeout: c.limits.startup_timeout_ms,
     },
     channelBinding: endPointOf(cert),
-    verifiers: loadVerifiers(c, upstream),
-    decoySecret: Buffer.from(hkdfSync('sha256', key, 'pgseal', 'decoy SCRAM verifiers', 32)),
+    verifiers,
+    decoy: { secret: Buffer.from(hkdfSync('sha256', key, 'pgseal', 'decoy SCRAM verifiers', 32)), ...shape },
     certificates: {
       mode: c.auth.method === 'certificate' ? 'require' : c.tls.client_cert,
       rules: c.mapping.file ? parseIdentMap(readOrThrow(c.mapping.file, 'mapping.file').toString('utf8')) : [],
@@ -126,11 +123,16 @@ function loadClientKeys(file: string | undefined, key: string): Map<string, Scra
   return keys;
 }
 
-function loadVerifiers(c: Config, upstream: UpstreamTarget): VerifierSource {
+// The verifier sources, and the iteration count and salt length a decoy takes: those most of
+// the auth file's verifiers have (a decoy unlike them would give a missing role away), else
+// PostgreSQL's defaults, which verifiers fetched by auth_query normally have.
+function loadVerifiers(c: Config, upstream: UpstreamTarget): { source: VerifierSource; shape: { iterations: number; saltLength: number } } {
   const sources: VerifierSource[] = [];
+  let shape = { iterations: SCRAM_DEFAULT_ITERATIONS, saltLength: SCRAM_DEFAULT_SALT_LENGTH };
   if (c.auth.auth_file) {
     const table = parseUserlist(readOrThrow(c.auth.auth_file, 'auth.auth_file').toString('utf8'));
     sources.push({ secretFor: (role) => table.get(role) });
+    shape = commonShape(table.values()) ?? shape;
   }
   const q = c.auth.auth_query;
   if (q) {
@@ -139,7 +141,25 @@ function loadVerifiers(c: Config, upstream: UpstreamTarget): VerifierSource {
     if (!key) throw new PgsealError('config_invalid', `auth.auth_query.credentials_file: no entry for role "${q.role}"`);
     sources.push(new AuthQuerySource(upstream, { role: q.role, key, sql: q.sql, database: q.database, cacheMs: q.cache_ms }));
   }
-  return chainSources(sources);
+  return { source: chainSources(sources), shape };
+}
+
+function commonShape(secrets: Iterable<string>): { iterations: number; saltLength: number } | null {
+  const counts = new Map<string, number>();
+  for (const secret of secrets) {
+    try {
+      const v = parseScramVerifier(secret);
+      const k = `${v.iterations}:${v.salt.length}`;
+      counts.set(k, (counts.get(k) ?? 0) + 1);
+    } catch {
+      // not a SCRAM verifier: such roles get a decoy themselves
+    }
+  }
+  let best: string | null = null;
+  for (const [k, n] of counts) if (best === null || n > counts.get(best)!) best = k;
+  if (best === null) return null;
+  const [iterations, saltLength] = best.split(':').map(Number) as [number, number];
+  return { iterations, saltLength };
 }
 
 function readOrThrow(file: string, key: string): Buffer {

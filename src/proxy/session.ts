@@ -115,7 +115,7 @@ async function authenticate(client: Client, ctx: SessionContext, policy: Policy,
   if (policy.settings.authMethod === 'certificate') return certificateLogin(user, policy);
   try {
     const cb = client.tls ? policy.channelBinding : null;
-    const scram = await authenticateClient(client.socket, client.reader, user, policy.verifiers, cb, Math.max(1, deadline - Date.now()), policy.decoySecret);
+    const scram = await authenticateClient(client.socket, client.reader, user, policy.verifiers, cb, Math.max(1, deadline - Date.now()), policy.decoy);
     const method = client.certificate ? 'scram-sha-256+certificate' : 'scram-sha-256';
     return { method, serverFinal: scram.serverFinal, credentials: { kind: 'scram', clientKey: scram.clientKey, serverKey: scram.verifier.serverKey } };
   } catch (err) {
