@@ -2,6 +2,7 @@ import type { Duplex } from 'node:stream';
 import { hmacSha256 } from '../auth/scram-common.js';
 import { ScramServerExchange, parseScramVerifier, type ScramVerifier } from '../auth/index.js';
 import { PgsealError, PrivateReasonError } from '../errors.js';
+import { ClientFacingError } from './client-errors.js';
 import { decodeSASLInitialResponse, encodeAuthenticationSASL, encodeAuthenticationSASLContinue, ProtocolError } from '../protocol/index.js';
 import type { PacketReader } from './packet-reader.js';
 
@@ -31,21 +32,25 @@ export async function authenticateClient(
   decoy: Decoy,
 ): Promise<ScramLogin> {
   const { verifier, missing } = lookupVerifier(await source.secretFor(user), user, decoy);
-  const scram = new ScramServerExchange({ verifier, channelBinding });
-  socket.write(encodeAuthenticationSASL(scram.mechanisms()));
-  const first = await readSaslMessage(reader, timeoutMs);
-  const { mechanism, data } = decodeSASLInitialResponse(first);
-  socket.write(encodeAuthenticationSASLContinue(scram.handleClientFirst(mechanism, data)));
-  const final = await readSaslMessage(reader, timeoutMs);
-  let login: { serverFinal: Buffer; clientKey: Buffer };
   try {
-    login = scram.handleClientFinal(final);
+    const scram = new ScramServerExchange({ verifier, channelBinding });
+    socket.write(encodeAuthenticationSASL(scram.mechanisms()));
+    const first = await readSaslMessage(reader, timeoutMs);
+    const { mechanism, data } = decodeSASLInitialResponse(first);
+    socket.write(encodeAuthenticationSASLContinue(scram.handleClientFirst(mechanism, data)));
+    const final = await readSaslMessage(reader, timeoutMs);
+    const login = scram.handleClientFinal(final);
+    if (missing !== null) throw new LoginFailedError(user, missing); // a decoy's keys are random: not reached
+    return { verifier, clientKey: login.clientKey, serverFinal: login.serverFinal };
   } catch (err) {
-    if (err instanceof PgsealError && err.code === 'auth_failed') throw new LoginFailedError(user, missing ?? err.message);
+    if (err instanceof PgsealError && err.code === 'auth_failed' && !(err instanceof PrivateReasonError)) throw new LoginFailedError(user, missing ?? err.message);
+    // Any other failure (a client that leaves, a malformed message) reads the same to the client
+    // with a decoy as without; the record says that the role had no verifier, too.
+    if (missing !== null && err instanceof PgsealError && !(err instanceof PrivateReasonError) && !(err instanceof ClientFacingError)) {
+      throw new PrivateReasonError(err.code, err.message, `${err.message} (${missing})`, { cause: err });
+    }
     throw err;
   }
-  if (missing !== null) throw new LoginFailedError(user, missing); // a decoy's keys are random: not reached
-  return { verifier, clientKey: login.clientKey, serverFinal: login.serverFinal };
 }
 
 /**
