@@ -256,7 +256,8 @@ export function nativeParamsJson(params: readonly AuditParam[]): string | null {
   let size = 2;
   for (let i = 0; i < params.length; i++) {
     const p = params[i]!;
-    size += 64 + (typeof p.value === 'string' ? p.value.length : 0) + (typeof p.sha256 === 'string' ? p.sha256.length : 0);
+    const plain = p.length === undefined && p.truncated === undefined && p.sha256 === undefined;
+    size += (plain ? 32 : 128) + (typeof p.value === 'string' ? p.value.length : 0) + (typeof p.sha256 === 'string' ? p.sha256.length : 0);
     if (size > NATIVE_MAX_PARAMS) return null;
   }
   return paramsJson(params);

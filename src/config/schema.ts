@@ -38,6 +38,11 @@ export const configSchema = z
           .object({ ca_cert: z.string(), ca_key: z.string(), validity_minutes: z.number().int().min(1).max(1440).default(10) })
           .strict()
           .optional(),
+        // The decoy SCRAM exchange of roles without a verifier (README): by default the shape most
+        // of auth_file's verifiers have; set these where verifiers come from auth_query with a
+        // non-default scram_iterations.
+        decoy_iterations: z.number().int().min(1).max(10_000_000).optional(),
+        decoy_salt_length: z.number().int().min(1).max(1024).optional(),
         auth_query: z
           .object({
             role: z.string().min(1),

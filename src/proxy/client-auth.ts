@@ -1,3 +1,4 @@
+import { hkdfSync } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { hmacSha256 } from '../auth/scram-common.js';
 import { ScramServerExchange, parseScramVerifier, type ScramVerifier } from '../auth/index.js';
@@ -40,7 +41,7 @@ export async function authenticateClient(
     socket.write(encodeAuthenticationSASLContinue(scram.handleClientFirst(mechanism, data)));
     const final = await readSaslMessage(reader, timeoutMs);
     const login = scram.handleClientFinal(final);
-    if (missing !== null) throw new LoginFailedError(user, missing); // a decoy's keys are random: not reached
+    if (missing !== null) throw new LoginFailedError(user, missing); // not reached: a decoy's keys come from a secret the client does not know
     return { verifier, clientKey: login.clientKey, serverFinal: login.serverFinal };
   } catch (err) {
     if (err instanceof PgsealError && err.code === 'auth_failed' && !(err instanceof PrivateReasonError)) throw new LoginFailedError(user, missing ?? err.message);
@@ -67,8 +68,8 @@ export class LoginFailedError extends PrivateReasonError {
 /**
  * Decoy is what the SCRAM exchange of a role without a usable verifier is made of: a secret the
  * salt and keys are derived from (policy.ts takes it from pgseal's TLS key, so a role's decoy
- * salt stays the same across restarts and instances, as a stored verifier's does), and the
- * iteration count and salt length of the real verifiers.
+ * salt stays the same across restarts and instances, as a stored verifier's does, until the key
+ * is replaced), and the iteration count and salt length of the real verifiers.
  */
 export type Decoy = { secret: Buffer; iterations: number; saltLength: number };
 
@@ -77,13 +78,13 @@ export type Decoy = { secret: Buffer; iterations: number; saltLength: number };
 // for. The exchange then runs as for a real role and fails at the proof.
 function decoyVerifier(decoy: Decoy, user: string): ScramVerifier {
   const derive = (what: string) => hmacSha256(decoy.secret, `${what}\0${user}`);
-  const salt = Buffer.concat([derive('salt'), derive('salt+')]).subarray(0, Math.min(64, decoy.saltLength));
+  const salt = Buffer.from(hkdfSync('sha256', decoy.secret, Buffer.from(user, 'utf8'), 'decoy salt', decoy.saltLength));
   return { iterations: decoy.iterations, salt, storedKey: derive('stored'), serverKey: derive('server') };
 }
 
 function lookupVerifier(secret: string | undefined, user: string, decoy: Decoy): { verifier: ScramVerifier; missing: string | null } {
   if (secret === undefined) return { verifier: decoyVerifier(decoy, user), missing: `pgseal has no SCRAM verifier for role "${user}" (add it to the auth file, or configure auth.auth_query)` };
-  if (!secret.startsWith('SCRAM-SHA-256$')) return { verifier: decoyVerifier(decoy, user), missing: `role "${user}" has no SCRAM-SHA-256 verifier in pgseal's auth file` };
+  if (!secret.startsWith('SCRAM-SHA-256$')) return { verifier: decoyVerifier(decoy, user), missing: `the stored secret of role "${user}" is not a SCRAM-SHA-256 verifier` };
   try {
     return { verifier: parseScramVerifier(secret), missing: null };
   } catch (err) {

@@ -1,4 +1,4 @@
-import { X509Certificate, hkdfSync } from 'node:crypto';
+import { X509Certificate, createPrivateKey, hkdfSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type tls from 'node:tls';
 import { SCRAM_DEFAULT_ITERATIONS, SCRAM_DEFAULT_SALT_LENGTH, parseIdentMap, parseScramClientKey, parseScramVerifier, parseUserlist, tlsServerEndPoint, type ScramClientKey } from '../auth/index.js';
@@ -84,7 +84,11 @@ export function loadPolicy(c: Config): Policy {
     },
     channelBinding: endPointOf(cert),
     verifiers,
-    decoy: { secret: Buffer.from(hkdfSync('sha256', key, 'pgseal', 'decoy SCRAM verifiers', 32)), ...shape },
+    decoy: {
+      secret: Buffer.from(hkdfSync('sha256', canonicalKey(key), 'pgseal', 'decoy SCRAM verifiers', 32)),
+      iterations: c.auth.decoy_iterations ?? shape.iterations,
+      saltLength: c.auth.decoy_salt_length ?? shape.saltLength,
+    },
     certificates: {
       mode: c.auth.method === 'certificate' ? 'require' : c.tls.client_cert,
       rules: c.mapping.file ? parseIdentMap(readOrThrow(c.mapping.file, 'mapping.file').toString('utf8')) : [],
@@ -144,6 +148,16 @@ function loadVerifiers(c: Config, upstream: UpstreamTarget): { source: VerifierS
   return { source: chainSources(sources), shape };
 }
 
+// The key as PKCS#8 DER, so the decoy secret does not change with the file's encoding (PKCS#1
+// or PKCS#8 PEM, line endings, attribute lines) across instances that serve the same key.
+function canonicalKey(pem: Buffer): Buffer {
+  try {
+    return createPrivateKey(pem).export({ type: 'pkcs8', format: 'der' });
+  } catch {
+    return pem; // Node's TLS will refuse it anyway
+  }
+}
+
 function commonShape(secrets: Iterable<string>): { iterations: number; saltLength: number } | null {
   const counts = new Map<string, number>();
   for (const secret of secrets) {
@@ -155,8 +169,19 @@ function commonShape(secrets: Iterable<string>): { iterations: number; saltLengt
       // not a SCRAM verifier: such roles get a decoy themselves
     }
   }
+  // The most common shape; on a tie PostgreSQL's default, then the lower iteration count, so the
+  // choice does not depend on the order of the file.
+  const preferred = `${SCRAM_DEFAULT_ITERATIONS}:${SCRAM_DEFAULT_SALT_LENGTH}`;
+  const rank = (k: string) => [counts.get(k)!, k === preferred ? 1 : 0, -Number(k.split(':')[0]), -Number(k.split(':')[1])];
   let best: string | null = null;
-  for (const [k, n] of counts) if (best === null || n > counts.get(best)!) best = k;
+  for (const k of counts.keys()) {
+    if (best === null) best = k;
+    else {
+      const a = rank(k), b = rank(best);
+      const i = a.findIndex((x, j) => x !== b[j]);
+      if (i >= 0 && a[i]! > b[i]!) best = k;
+    }
+  }
   if (best === null) return null;
   const [iterations, saltLength] = best.split(':').map(Number) as [number, number];
   return { iterations, saltLength };

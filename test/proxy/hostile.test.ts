@@ -183,13 +183,13 @@ test('random messages after login get an error or a close, never a crash (seeded
 });
 
 /** serverFirst logs in as user up to SCRAM's server-first-message and returns its salt and iteration count. */
-async function serverFirst(user: string): Promise<{ salt: Buffer; iterations: number }> {
-  const raw = net.connect({ host: '127.0.0.1', port: seal.port });
+async function serverFirst(user: string, target: Pgseal = seal): Promise<{ salt: Buffer; iterations: number }> {
+  const raw = net.connect({ host: '127.0.0.1', port: target.port });
   await once(raw, 'connect');
   raw.write(int32s(8, 80877103)); // SSLRequest
   const [answer] = (await once(raw, 'data')) as [Buffer];
   assert.equal(answer.toString('latin1'), 'S');
-  const s = tls.connect({ socket: raw, ca: readFileSync(seal.caFile), servername: 'localhost' });
+  const s = tls.connect({ socket: raw, ca: readFileSync(target.caFile), servername: 'localhost' });
   await once(s, 'secureConnect');
   let buffered = Buffer.alloc(0);
   s.on('data', (d: Buffer) => (buffered = Buffer.concat([buffered, d])));
@@ -236,4 +236,13 @@ test('a role pgseal holds no verifier for gets a SCRAM exchange like a real one:
   seal = await restartPgseal(seal);
   assert.deepEqual((await serverFirst('nobody')).salt, first.salt, 'and the same after a restart (derived from the TLS key)');
   await stillServes();
+  // Verifiers fetched by auth_query may have another shape than the auth file's: the operator says so.
+  const shaped = await startPgseal(server, { roles: ['eve'], editYaml: (y) => y.replace(/auth:\n  method: scram\n/, 'auth:\n  method: scram\n  decoy_iterations: 10000\n  decoy_salt_length: 20\n') });
+  try {
+    const d = await serverFirst('nobody', shaped);
+    assert.equal(d.iterations, 10000);
+    assert.equal(d.salt.length, 20);
+  } finally {
+    await removePgseal(shaped);
+  }
 });
