@@ -149,7 +149,7 @@ export class SealedLog implements AuditSink {
   appendQuery(session: string, query: number, sql: string, atMicros: number): void {
     if (this.#direct) {
       const prefix = directPrefix(0, session, sql);
-      if (prefix !== null && this.#segment.appendRecord(this.#nextSeq, atMicros, prefix, query, 0, sql) > 0) return this.#wroteDirect(atMicros);
+      if (prefix !== null && this.#appendDirect(atMicros, prefix, query, 0, sql)) return;
     }
     if (this.#closed || !appendQueryLine(this.#pending, this.#nextSeq, atMicros, session, query, sql)) {
       return this.append({ type: 'query', session, query, protocol: 'simple', sql }, atMicros);
@@ -160,13 +160,13 @@ export class SealedLog implements AuditSink {
   /** appendExtendedQuery appends an extended-protocol query record (statement, portal, params): the same line as append would write (written at once where #direct allows). */
   appendExtendedQuery(session: string, query: number, sql: string, statement: string, portal: string, params: readonly AuditParam[], atMicros: number): void {
     const json = nativeParamsJson(params);
-    if (json === null) return this.append({ type: 'query', session, query, protocol: 'extended', sql, statement, portal, params: [...params] }, atMicros);
+    if (json === null) return this.append(extendedQueryEvent(session, query, sql, statement, portal, params), atMicros);
     if (this.#direct) {
       const prefix = extendedPrefix(session, sql, statement, portal, json);
-      if (prefix !== null && this.#segment.appendRecord(this.#nextSeq, atMicros, prefix, query, 2, sql, statement, portal, json) > 0) return this.#wroteDirect(atMicros);
+      if (prefix !== null && this.#appendDirect(atMicros, prefix, query, 2, sql, statement, portal, json)) return;
     }
     if (this.#closed || !appendExtendedQueryLine(this.#pending, this.#nextSeq, atMicros, session, query, sql, statement, portal, json)) {
-      return this.append({ type: 'query', session, query, protocol: 'extended', sql, statement, portal, params: [...params] }, atMicros);
+      return this.append(extendedQueryEvent(session, query, sql, statement, portal, params), atMicros);
     }
     this.#appended(atMicros);
   }
@@ -175,7 +175,7 @@ export class SealedLog implements AuditSink {
   appendOkResult(session: string, query: number, tag: string, rows: number, durationUs: number, atMicros: number): void {
     if (this.#direct) {
       const prefix = directPrefix(1, session, tag);
-      if (prefix !== null && this.#segment.appendRecord(this.#nextSeq, atMicros, prefix, query, 1, tag, rows, durationUs) > 0) return this.#wroteDirect(atMicros);
+      if (prefix !== null && this.#appendDirect(atMicros, prefix, query, 1, tag, rows, durationUs)) return;
     }
     if (this.#closed || !appendOkResultLine(this.#pending, this.#nextSeq, atMicros, session, query, tag, rows, durationUs)) {
       return this.append({ type: 'result', session, query, status: 'ok', tags: [tag], rows, duration_us: durationUs }, atMicros);
@@ -191,6 +191,14 @@ export class SealedLog implements AuditSink {
   // log is unhealthy every record takes the batch path, whose commit reports the failure.
   get #direct(): boolean {
     return this.#osDurable && this.#healthy && this.#pending.count === 0 && !this.#closed && this.#segment.mapped;
+  }
+
+  // Appends a record straight to the segment (SegmentFile.appendRecord's arguments after the
+  // query's seq); false, with nothing appended, when it takes the buffered path instead.
+  #appendDirect(atMicros: number, prefix: Buffer, query: number, kind: 0 | 1 | 2, text: string, a?: number | string, b?: number | string, c?: string): boolean {
+    if (this.#segment.appendRecord(this.#nextSeq, atMicros, prefix, query, kind, text, a, b, c) <= 0) return false;
+    this.#wroteDirect(atMicros);
+    return true;
   }
 
   // A record appended straight to the segment: what #appended and a commit's write account for.
@@ -511,6 +519,10 @@ export class SealedLog implements AuditSink {
       // a failed write is reported through `healthy` and the next flush
     }
   }
+}
+
+function extendedQueryEvent(session: string, query: number, sql: string, statement: string, portal: string, params: readonly AuditParam[]): AuditEvent {
+  return { type: 'query', session, query, protocol: 'extended', sql, statement, portal, params: [...params] };
 }
 
 /** crashForTest leaves log as a killed process would (no final checkpoint), releasing its directory so a test can open it again. */

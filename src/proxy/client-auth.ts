@@ -1,6 +1,5 @@
 import { hkdfSync } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { hmacSha256 } from '../auth/scram-common.js';
 import { ScramServerExchange, parseScramVerifier, type ScramVerifier } from '../auth/index.js';
 import { PgsealError, PrivateReasonError } from '../errors.js';
 import { ClientFacingError } from './client-errors.js';
@@ -77,9 +76,8 @@ export type Decoy = { secret: Buffer; iterations: number; saltLength: number };
 // mock authentication does: otherwise any client could list the roles pgseal holds verifiers
 // for. The exchange then runs as for a real role and fails at the proof.
 function decoyVerifier(decoy: Decoy, user: string): ScramVerifier {
-  const derive = (what: string) => hmacSha256(decoy.secret, `${what}\0${user}`);
-  const salt = Buffer.from(hkdfSync('sha256', decoy.secret, Buffer.from(user, 'utf8'), 'decoy salt', decoy.saltLength));
-  return { iterations: decoy.iterations, salt, storedKey: derive('stored'), serverKey: derive('server') };
+  const derive = (what: string, length: number) => Buffer.from(hkdfSync('sha256', decoy.secret, Buffer.from(user, 'utf8'), `decoy ${what}`, length));
+  return { iterations: decoy.iterations, salt: derive('salt', decoy.saltLength), storedKey: derive('stored', 32), serverKey: derive('server', 32) };
 }
 
 function lookupVerifier(secret: string | undefined, user: string, decoy: Decoy): { verifier: ScramVerifier; missing: string | null } {

@@ -130,9 +130,9 @@ function loadClientKeys(file: string | undefined, key: string): Map<string, Scra
 // The verifier sources, and the iteration count and salt length a decoy takes: those most of
 // the auth file's verifiers have (a decoy unlike them would give a missing role away), else
 // PostgreSQL's defaults, which verifiers fetched by auth_query normally have.
-function loadVerifiers(c: Config, upstream: UpstreamTarget): { source: VerifierSource; shape: { iterations: number; saltLength: number } } {
+function loadVerifiers(c: Config, upstream: UpstreamTarget): { source: VerifierSource; shape: Shape } {
   const sources: VerifierSource[] = [];
-  let shape = { iterations: SCRAM_DEFAULT_ITERATIONS, saltLength: SCRAM_DEFAULT_SALT_LENGTH };
+  let shape: Shape = { iterations: SCRAM_DEFAULT_ITERATIONS, saltLength: SCRAM_DEFAULT_SALT_LENGTH };
   if (c.auth.auth_file) {
     const table = parseUserlist(readOrThrow(c.auth.auth_file, 'auth.auth_file').toString('utf8'));
     sources.push({ secretFor: (role) => table.get(role) });
@@ -158,33 +158,27 @@ function canonicalKey(pem: Buffer): Buffer {
   }
 }
 
-function commonShape(secrets: Iterable<string>): { iterations: number; saltLength: number } | null {
-  const counts = new Map<string, number>();
+type Shape = { iterations: number; saltLength: number };
+
+function commonShape(secrets: Iterable<string>): Shape | null {
+  const shapes = new Map<string, Shape & { count: number }>();
   for (const secret of secrets) {
     try {
       const v = parseScramVerifier(secret);
       const k = `${v.iterations}:${v.salt.length}`;
-      counts.set(k, (counts.get(k) ?? 0) + 1);
+      const s = shapes.get(k) ?? { iterations: v.iterations, saltLength: v.salt.length, count: 0 };
+      s.count += 1;
+      shapes.set(k, s);
     } catch {
       // not a SCRAM verifier: such roles get a decoy themselves
     }
   }
-  // The most common shape; on a tie PostgreSQL's default, then the lower iteration count, so the
-  // choice does not depend on the order of the file.
-  const preferred = `${SCRAM_DEFAULT_ITERATIONS}:${SCRAM_DEFAULT_SALT_LENGTH}`;
-  const rank = (k: string) => [counts.get(k)!, k === preferred ? 1 : 0, -Number(k.split(':')[0]), -Number(k.split(':')[1])];
-  let best: string | null = null;
-  for (const k of counts.keys()) {
-    if (best === null) best = k;
-    else {
-      const a = rank(k), b = rank(best);
-      const i = a.findIndex((x, j) => x !== b[j]);
-      if (i >= 0 && a[i]! > b[i]!) best = k;
-    }
-  }
-  if (best === null) return null;
-  const [iterations, saltLength] = best.split(':').map(Number) as [number, number];
-  return { iterations, saltLength };
+  // The most common shape; on a tie PostgreSQL's default, then the lower iteration count and salt
+  // length, so the choice does not depend on the order of the file.
+  const isDefault = (s: Shape) => (s.iterations === SCRAM_DEFAULT_ITERATIONS && s.saltLength === SCRAM_DEFAULT_SALT_LENGTH ? 1 : 0);
+  const ranked = [...shapes.values()].sort((a, b) => b.count - a.count || isDefault(b) - isDefault(a) || a.iterations - b.iterations || a.saltLength - b.saltLength);
+  const best = ranked[0];
+  return best === undefined ? null : { iterations: best.iterations, saltLength: best.saltLength };
 }
 
 function readOrThrow(file: string, key: string): Buffer {
